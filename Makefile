@@ -1,0 +1,44 @@
+# Two commands for a newcomer:  `make run`  and  `make test`.
+# Both create the virtual environment in .venv (and install Chromium for the browser tests) first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+REPS   ?= 3
+RUNS   ?= runs
+
+.PHONY: run test bench lint browser-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	touch $(STAMP)
+
+# Chromium and ChromeDriver for the end-to-end dashboard tests (Debian packages).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+## run: simulate the shipped scenarios and serve the dashboard on http://127.0.0.1:8050
+run: $(STAMP)
+	$(BIN)/cxsim run scenarios/baseline.yaml --reps $(REPS) --out $(RUNS)
+	$(BIN)/cxsim run $(filter-out scenarios/baseline.yaml,$(wildcard scenarios/*.yaml)) --baseline baseline --include-baseline scenarios/baseline.yaml --reps $(REPS) --out $(RUNS)
+	$(BIN)/cxsim dashboard --runs $(RUNS)
+
+## test: the whole test suite (unit, statistical validation, CLI, browser)
+test: $(STAMP) browser-deps
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_queue.py
+	$(BIN)/python benchmarks/bench_engine.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check sim calibration dashboard tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,135 @@
+"""Reading scenario files: YAML (safe loader), ``extends:`` resolution, readable errors.
+
+A file may name another with ``extends: other.yaml`` (relative to itself). Its mapping is
+deep-merged over the resolved parent: mappings merge key by key, everything else (numbers,
+strings, lists) replaces. ``extends`` chains may be any length but not circular.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario file: where (dotted key path) and why."""
+
+    path: str
+    reason: str
+
+
+class ScenarioError(Exception):
+    """A scenario file is invalid. ``str()`` is a message meant for the user."""
+
+    def __init__(self, file: str | Path, problems: list[Problem]) -> None:
+        self.file = str(file)
+        self.problems = problems
+        lines = [f"{self.file}: {len(problems)} problem(s)" if len(problems) > 1 else f"{self.file}:"]
+        lines += [f"  {p.path or '(top level)'}: {p.reason}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``override`` merged into ``base`` (mappings recursively). Inputs are not modified."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ScenarioError(path, [Problem("", "file not found")])
+    if not path.is_file():
+        raise ScenarioError(path, [Problem("", "not a file")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(path, [Problem(where, f"malformed YAML: {problem}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path, [Problem("", f"cannot read: {exc}")]) from None
+    if data is None:
+        raise ScenarioError(path, [Problem("", "the file is empty")])
+    if not isinstance(data, dict):
+        raise ScenarioError(path, [Problem("", f"expected a mapping of keys, found {type(data).__name__}")])
+    return data
+
+
+def resolve_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's mapping with its ``extends`` chain merged in (``extends`` removed)."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, resolved))
+        raise ScenarioError(_chain[0], [Problem("extends", f"cycle in extends: {cycle}")])
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(path, [Problem("extends", "must be a file path (string)")])
+    parent_path = path.parent / parent
+    if not parent_path.exists():
+        raise ScenarioError(path, [Problem("extends", f"extended file {parent_path} not found")])
+    return deep_merge(resolve_raw(parent_path, (*_chain, resolved)), data)
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def problems_from_validation(exc: ValidationError) -> list[Problem]:
+    """Turn pydantic's errors into (key path, reason) pairs a user can act on."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        reason = _FRIENDLY.get(err["type"], err["msg"])
+        if reason.startswith("Value error, "):
+            reason = reason[len("Value error, ") :]
+        if err["type"] not in _FRIENDLY and "input" in err and not isinstance(err["input"], dict | list):
+            reason += f" (got {err['input']!r})"
+        problems.append(Problem(_loc_to_path(tuple(err["loc"])), reason))
+    return problems
+
+
+def scenario_from_dict(data: dict[str, Any], source: str | Path = "<scenario>") -> Scenario:
+    """Validate a mapping as a Scenario, raising :class:`ScenarioError` naming ``source``."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, problems_from_validation(exc)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, resolve ``extends`` and validate a scenario file."""
+    return scenario_from_dict(resolve_raw(path), path)
+
+
+def dump_scenario_yaml(data: dict[str, Any]) -> str:
+    """YAML text for a scenario mapping (dates as ISO strings, keys in model order)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)

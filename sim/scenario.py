@@ -1,0 +1,580 @@
+"""The scenario: one pydantic model tree holding every parameter of a simulation.
+
+A scenario file (YAML) is an instance of :class:`Scenario`. Units are in field names
+(``_min`` minutes, ``_days`` days, ``_usd`` dollars, ``_per_day`` ...) or stated in the
+field description. Probabilities and shares are fractions in [0, 1]. Nothing in the engine
+holds a business figure as a literal: it reads it from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.distributions import Deterministic, Dist, Exponential
+
+CHANNELS: tuple[str, ...] = ("chat", "email", "phone", "social")
+"""Customer-facing support channels, in the order used for arrays."""
+
+REASONS: tuple[str, ...] = (
+    "wismo",
+    "delivery_problem",
+    "damaged_item",
+    "product_question",
+    "return_refund",
+    "billing",
+    "warranty",
+)
+"""Contact reasons, in the order used for arrays."""
+
+Channel = Literal["chat", "email", "phone", "social"]
+Reason = Literal[
+    "wismo", "delivery_problem", "damaged_item", "product_question", "return_refund", "billing", "warranty"
+]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+SUM_TOLERANCE = 1e-6
+
+
+class Model(BaseModel):
+    """Base: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_sums_to_one(shares: dict[str, float], what: str) -> None:
+    total = sum(shares.values())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"{what} must sum to 1 (they sum to {total:.6g})")
+
+
+# ----------------------------------------------------------------------------- demand
+
+
+class DatedMultiplier(Model):
+    """A multiplier applied on the dates start..end inclusive."""
+
+    name: str = ""
+    start: dt.date
+    end: dt.date
+    multiplier: float = Field(gt=0, description="Factor applied to the base rate on these dates.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DatedMultiplier:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Demand(Model):
+    """New-customer acquisition and order values."""
+
+    new_customers_per_day: float = Field(
+        ge=0, description="Off-peak mean acquisitions per day (Poisson), before weekday and peak factors."
+    )
+    weekday_factors: list[NonNeg] = Field(
+        default=[1.0] * 7, min_length=7, max_length=7, description="Multipliers Monday..Sunday."
+    )
+    hour_weights: list[NonNeg] = Field(
+        default=[1.0] * 24,
+        min_length=24,
+        max_length=24,
+        description="Relative order intensity by hour of day 0..23 (normalised internally).",
+    )
+    annual_growth: float = Field(default=0.0, ge=-0.9, le=10, description="Trend: +0.2 means +20% per year.")
+    peaks: list[DatedMultiplier] = Field(default=[], description="Holiday and campaign uplifts (they multiply).")
+    cac_usd: NonNeg = Field(description="Customer acquisition cost per paid new customer, dollars.")
+    order_value_usd: Dist = Field(description="Order value (gross merchandise, dollars) distribution.")
+    initial_customers: int = Field(
+        default=0, ge=0, description="Existing customers at the start (not in any acquisition cohort)."
+    )
+    referral_probability_per_promoter: Probability = Field(
+        default=0.0, description="Chance a promoter's survey answer brings one referred customer (no CAC)."
+    )
+    referral_delay_days: Dist = Field(default=Exponential(mean=14.0))
+
+    @model_validator(mode="after")
+    def _hours(self) -> Demand:
+        if sum(self.hour_weights) <= 0:
+            raise ValueError("hour_weights must have a positive sum")
+        return self
+
+
+class Repurchase(Model):
+    """Repeat purchase and dropout: the BG/NBD process, shifted by experience.
+
+    Each customer has a purchase rate lambda ~ Gamma(shape r, rate alpha) per day and a dropout
+    probability p ~ Beta(a, b). At each would-be next purchase the customer drops out with
+    probability sigmoid(logit(p) - sentiment + program shifts), otherwise orders.
+    """
+
+    enabled: bool = True
+    rate_shape_r: float = Field(gt=0, description="Gamma shape r of the purchase rate.")
+    rate_scale_alpha_days: float = Field(gt=0, description="Gamma rate alpha (days); mean rate r/alpha per day.")
+    dropout_a: float = Field(gt=0, description="Beta a of the per-purchase dropout probability.")
+    dropout_b: float = Field(gt=0, description="Beta b of the per-purchase dropout probability.")
+    initial_repeat_purchases: int = Field(
+        default=2,
+        ge=0,
+        description="Repeat purchases existing customers (demand.initial_customers) have already made; "
+        "their dropout probability is drawn from the BG/NBD posterior Beta(a, b + this).",
+    )
+
+
+# ----------------------------------------------------------------------------- fulfilment & delivery
+
+
+class Fulfilment(Model):
+    processing_days: Dist = Field(description="Order to shipment, days.")
+    promise_days: float = Field(gt=0, description="Delivery promise shown at checkout, days after the order.")
+    promise_padding_days: NonNeg = Field(default=0.0, description="Extra days added to the promise.")
+    cogs_share: Probability = Field(description="Cost of goods as a share of order value.")
+    shipping_cost_usd: NonNeg = Field(description="Outbound shipping paid by the brand per shipment.")
+    fulfilment_cost_usd: NonNeg = Field(default=0.0, description="Pick, pack and handling per shipment.")
+
+
+class DeliveryOutcomes(Model):
+    """Shares of shipments by outcome; they sum to 1."""
+
+    on_time: Probability
+    late: Probability
+    failed_attempt: Probability
+    lost: Probability
+    damaged: Probability
+
+    @model_validator(mode="after")
+    def _sum(self) -> DeliveryOutcomes:
+        _check_sums_to_one(self.model_dump(), "delivery outcome shares")
+        return self
+
+
+class Carrier(Model):
+    name: str = "carrier"
+    transit_days: Dist = Field(description="Shipment to delivery when on time, days.")
+    outcomes: DeliveryOutcomes
+    late_extra_days: Dist = Field(description="Extra transit days of a late shipment.")
+    failed_attempt_extra_days: Dist = Field(default=Deterministic(mean=2.0))
+    lost_detect_days: Dist = Field(
+        default=Deterministic(mean=7.0), description="Days after the due date when a lost parcel is declared lost."
+    )
+    degradation: list[DatedMultiplier] = Field(
+        default=[], description="Peak periods in which late/failed/lost shares are multiplied (on-time absorbs)."
+    )
+    reship_lost_or_damaged: bool = Field(default=True, description="Lost and damaged orders are reshipped.")
+
+
+class Notifications(Model):
+    shipping_notifications: bool = Field(default=True, description="Shipping confirmation with a tracking link.")
+    wismo_reduction_shipping: Probability = Field(
+        default=0.3, description="Share of on-time WISMO contacts avoided by shipping notifications."
+    )
+    delay_alerts: bool = Field(default=False, description="Proactive alert when a shipment will be late.")
+    wismo_reduction_delay_alert: Probability = Field(
+        default=0.6, description="Share of WISMO contacts avoided on late shipments when alerted."
+    )
+    delay_alert_sentiment_mitigation: Probability = Field(
+        default=0.5, description="Share of a late delivery's sentiment hit removed by an alert."
+    )
+    cost_per_alert_usd: NonNeg = Field(default=0.02)
+
+
+class Onboarding(Model):
+    enabled: bool = False
+    learning_curve_share: Probability = Field(
+        default=0.3, description="Share of orders with a product that has a learning curve."
+    )
+    howto_contact_reduction: Probability = Field(
+        default=0.4, description="Share of product-question contacts avoided on those orders."
+    )
+    user_error_return_reduction: Probability = Field(
+        default=0.3, description="Share of user-error returns avoided on those orders."
+    )
+    cost_per_order_usd: NonNeg = 0.0
+
+
+# ----------------------------------------------------------------------------- contacts
+
+
+class ChannelMix(Model):
+    chat: Probability = 0.0
+    email: Probability = 0.0
+    phone: Probability = 0.0
+    social: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _sum(self) -> ChannelMix:
+        _check_sums_to_one(self.model_dump(), "channel_mix shares")
+        return self
+
+
+class ReasonConfig(Model):
+    """One contact reason. What triggers it is fixed per reason (see README):
+
+    - wismo: the shipment; ``probability`` when on time, ``probability_if_issue`` when late or failed.
+    - delivery_problem: a failed attempt or lost parcel (``probability``).
+    - damaged_item: a damaged or defective delivery (``probability``).
+    - product_question: the delivery (``probability``); onboarding removes part.
+    - return_refund: a return request (``probability``); a refund slower than the policy threshold
+      adds one with ``probability_if_issue``.
+    - billing: the order (``probability``).
+    - warranty: a warranty claim (``probability``).
+    """
+
+    probability: Probability
+    probability_if_issue: Probability = 0.0
+    delay_hours: Dist = Field(description="Trigger to contact, hours.")
+    channel_mix: ChannelMix
+    containment: Probability = Field(
+        default=0.0, description="Share contained by self-service / automated assistant (when automation is on)."
+    )
+    handle_time_min: dict[Channel, Dist] = Field(description="Agent handle time per channel, minutes.")
+    first_contact_resolution: Probability = Field(default=0.8)
+    escalation: Probability = Field(default=0.0, description="Share of answered contacts escalated to tier 2.")
+    repeat_delay_hours: Dist = Field(default=Exponential(mean=24.0), description="Unresolved to next contact.")
+
+    @model_validator(mode="after")
+    def _handle_times(self) -> ReasonConfig:
+        used = [c for c, share in self.channel_mix.model_dump().items() if share > 0]
+        missing = [c for c in used if c not in self.handle_time_min]
+        if missing:
+            raise ValueError(f"handle_time_min has no entry for channel(s) {missing} used in channel_mix")
+        return self
+
+
+class StaffingPlan(Model):
+    """Agents scheduled (paid, before shrinkage) by hour of day from ``start`` until the next plan."""
+
+    start: dt.date
+    agents_by_hour: list[NonNeg] = Field(min_length=24, max_length=24)
+    weekday_factors: list[NonNeg] = Field(default=[1.0] * 7, min_length=7, max_length=7)
+
+
+class SeasonalHires(Model):
+    """Temporary agents added on dates start..end, reaching full productivity after ramp_days."""
+
+    start: dt.date
+    end: dt.date
+    agents_by_hour: list[NonNeg] = Field(min_length=24, max_length=24)
+    ramp_days: NonNeg = Field(default=14.0, description="Days from 50% to 100% productivity.")
+    hourly_cost_usd: NonNeg | None = Field(default=None, description="Defaults to the channel's hourly cost.")
+
+
+class Overtime(Model):
+    start: dt.date
+    end: dt.date
+    extra_share: float = Field(gt=0, le=1, description="Extra paid hours as a share of scheduled hours.")
+    cost_multiplier: float = Field(default=1.5, ge=1)
+
+
+class ChannelConfig(Model):
+    """An agent pool serving one channel."""
+
+    realtime: bool = Field(description="True: customers wait live and may abandon; False: a backlog (email).")
+    sla_threshold_min: float = Field(gt=0, description="Answer / first-response threshold, minutes.")
+    sla_target: Probability = Field(description="Target share answered within the threshold.")
+    concurrency: int = Field(default=1, ge=1, le=6, description="Contacts an agent works at once (chat).")
+    patience_min: Dist | None = Field(default=None, description="Time a realtime customer waits before abandoning.")
+    retry_after_abandon: Probability = Field(default=0.0, description="Share of abandoners who try again.")
+    retry_delay_hours: Dist = Field(default=Exponential(mean=2.0))
+    shrinkage: float = Field(default=0.3, ge=0, lt=1, description="Paid time not available (breaks, training).")
+    hourly_cost_usd: NonNeg = Field(description="Loaded cost per paid agent hour.")
+    staffing: list[StaffingPlan] = Field(min_length=1)
+    seasonal_hires: list[SeasonalHires] = []
+    overtime: list[Overtime] = []
+
+    @model_validator(mode="after")
+    def _patience(self) -> ChannelConfig:
+        if self.realtime and self.patience_min is None:
+            raise ValueError("a realtime channel needs patience_min")
+        starts = [p.start for p in self.staffing]
+        if starts != sorted(starts):
+            raise ValueError("staffing plans must be in date order")
+        return self
+
+
+class Tier2(Model):
+    """Second-tier team: escalations queue here as a backlog."""
+
+    handle_time_min: Dist
+    sla_threshold_min: float = Field(default=1440.0, gt=0)
+    sla_target: Probability = 0.8
+    shrinkage: float = Field(default=0.35, ge=0, lt=1)
+    hourly_cost_usd: NonNeg
+    staffing: list[StaffingPlan] = Field(min_length=1)
+
+
+class Automation(Model):
+    enabled: bool = False
+    contained_come_back: Probability = Field(
+        default=0.3, description="Share of contained customers who still come back to a human later."
+    )
+    come_back_delay_hours: Dist = Field(default=Exponential(mean=4.0))
+    cost_per_automated_contact_usd: NonNeg = 0.0
+    platform_cost_per_month_usd: NonNeg = 0.0
+    agent_assist_handle_time_reduction: float = Field(default=0.0, ge=0, lt=1)
+
+
+class Contacts(Model):
+    hour_weights: list[NonNeg] | None = Field(
+        default=None,
+        min_length=24,
+        max_length=24,
+        description="Relative contact intensity by hour of day. When set, a triggered contact keeps the day "
+        "of trigger + delay and takes its hour from this profile (a day later if that would precede the "
+        "trigger). When absent, contacts arrive exactly at trigger + delay.",
+    )
+    reasons: dict[Reason, ReasonConfig]
+    channels: dict[Channel, ChannelConfig]
+    tier2: Tier2 | None = None
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> Contacts:
+        for reason, cfg in self.reasons.items():
+            for ch, share in cfg.channel_mix.model_dump().items():
+                if share > 0 and ch not in self.channels:
+                    raise ValueError(f"reason {reason} sends contacts to channel {ch}, which has no channels entry")
+            if cfg.escalation > 0 and self.tier2 is None:
+                raise ValueError(f"reason {reason} escalates to tier 2 but there is no tier2 section")
+        return self
+
+
+# ----------------------------------------------------------------------------- returns & warranty
+
+
+class Category(Model):
+    share: Probability = Field(description="Share of orders in this category.")
+    return_probability: Probability = Field(description="Chance an order is returned (nothing went wrong).")
+    user_error_share: Probability = Field(default=0.1, description="Share of its returns caused by user error.")
+
+
+class Returns(Model):
+    categories: dict[str, Category] = Field(min_length=1)
+    window_days: float = Field(gt=0, description="Days after delivery a return is accepted.")
+    request_lag_days: Dist = Field(description="Delivery to return request, days (later ones are refused).")
+    damaged_return_probability: Probability = Field(
+        default=0.5, description="Chance a damaged order is returned for refund instead of reshipped."
+    )
+    free_returns: bool = True
+    return_fee_usd: NonNeg = Field(default=0.0, description="Fee charged to the customer when returns are not free.")
+    free_returns_uplift: float = Field(default=1.1, ge=0, description="Return-rate multiplier when returns are free.")
+    return_shipping_cost_usd: NonNeg = Field(description="Label cost paid by the brand per return.")
+    processing_cost_usd: NonNeg = Field(default=2.0, description="Receive, inspect, restock per return.")
+    writeoff_share: Probability = Field(default=0.15, description="Share of returned goods not resellable.")
+    transit_back_days: Dist = Field(default=Exponential(mean=5.0))
+    exchange_share: Probability = Field(default=0.15, description="Share of returns that become exchanges.")
+    store_credit_share: Probability = Field(default=0.05, description="Share of returns refunded as store credit.")
+    exchange_first: bool = Field(default=False, description="Offer an exchange (with a bonus) before a refund.")
+    exchange_first_conversion: Probability = Field(
+        default=0.2, description="Share of refund requests moved to exchange by exchange-first."
+    )
+    exchange_bonus_usd: NonNeg = Field(default=0.0)
+    refund_delay_days: Dist = Field(description="Return received to refund issued, days.")
+    refund_contact_threshold_days: float = Field(
+        default=7.0, gt=0, description="A refund slower than this triggers a return_refund contact (probability_if_issue)."
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> Returns:
+        _check_sums_to_one({k: c.share for k, c in self.categories.items()}, "returns.categories shares")
+        if self.exchange_share + self.store_credit_share > 1:
+            raise ValueError("exchange_share + store_credit_share must not exceed 1")
+        return self
+
+
+class Warranty(Model):
+    claim_probability: Probability = 0.0
+    lag_days: Dist = Field(default=Exponential(mean=120.0))
+    cost_usd: NonNeg = Field(default=0.0, description="Repair or replacement cost per claim.")
+
+
+# ----------------------------------------------------------------------------- experience & loyalty
+
+
+class Effects(Model):
+    """Shifts of a customer's sentiment (log-odds of staying) per event. Negative hurts."""
+
+    delivery_on_time: float = 0.05
+    delivery_late: float = -0.4
+    failed_attempt: float = -0.5
+    lost: float = -1.2
+    damaged: float = -0.9
+    contact_resolved: float = 0.05
+    contact_unresolved: float = -0.3
+    contact_abandoned: float = -0.4
+    wait_per_sla_multiple: float = Field(default=-0.05, description="Per multiple of the SLA threshold waited.")
+    return_free: float = 0.15
+    return_paid: float = -0.2
+    return_refused: float = -0.6
+    exchange: float = 0.1
+    refund_late: float = -0.3
+    appeasement: float = 0.3
+    warranty_claim: float = -0.2
+
+
+class Experience(Model):
+    effects: Effects = Effects()
+    memory: Probability = Field(
+        default=0.7, description="Share of sentiment carried over at each new order (the rest fades)."
+    )
+    csat_intercept: float = Field(default=1.8, description="Log-odds of 'satisfied' for a resolved, instant answer.")
+    csat_wait_coef: float = Field(default=-0.4, description="Per multiple of the SLA threshold waited.")
+    csat_unresolved_coef: float = Field(default=-1.5)
+    survey_response_rate: Probability = 0.2
+    nps_survey_rate: Probability = Field(default=0.3, description="Share of orders surveyed for NPS after delivery.")
+    nps_survey_delay_days: NonNeg = Field(default=7.0, description="Expected delivery to NPS survey, days.")
+    nps_intercept: float = Field(default=0.3, description="Mean latent score of a neutral customer.")
+    nps_noise_sd: float = Field(default=1.0, gt=0)
+    nps_promoter_threshold: float = 0.8
+    nps_detractor_threshold: float = -0.6
+
+
+class Points(Model):
+    type: Literal["points"] = "points"
+    earn_share: Probability = Field(default=0.05, description="Reward value earned per dollar spent.")
+    redemption_rate: Probability = Field(default=0.6, description="Share of earned value ever redeemed.")
+    dropout_logit_shift: float = -0.2
+    rate_multiplier: float = Field(default=1.05, gt=0)
+
+
+class Tiers(Model):
+    type: Literal["tiers"] = "tiers"
+    min_orders: list[int] = Field(description="Orders needed for each tier, ascending.", min_length=1)
+    dropout_logit_shift: list[float] = Field(min_length=1)
+    rate_multiplier: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    perk_cost_per_order_usd: list[NonNeg] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> Tiers:
+        n = len(self.min_orders)
+        for name in ("dropout_logit_shift", "rate_multiplier", "perk_cost_per_order_usd"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} needs one value per tier ({n})")
+        if self.min_orders != sorted(self.min_orders):
+            raise ValueError("min_orders must be ascending")
+        return self
+
+
+class Membership(Model):
+    type: Literal["membership"] = "membership"
+    fee_per_year_usd: NonNeg
+    uptake_probability: Probability = Field(description="Chance a non-member joins at an order.")
+    dropout_logit_shift: float = -0.6
+    rate_multiplier: float = Field(default=1.25, gt=0)
+    perk_cost_per_order_usd: NonNeg = Field(default=0.0, description="e.g. free express shipping.")
+
+
+class Winback(Model):
+    lapse_days: float = Field(default=90.0, gt=0, description="Days since the last order that define lapsed.")
+    cost_per_message_usd: NonNeg = 0.05
+    response_probability: Probability = Field(description="Chance a lapsed customer orders because of it.")
+    response_delay_days: Dist = Field(default=Exponential(mean=7.0))
+    discount_share: Probability = Field(default=0.15, description="Discount on the win-back order.")
+
+
+class Appeasement(Model):
+    credit_usd: NonNeg = 10.0
+    on_late: Probability = 0.0
+    on_lost_or_damaged: Probability = 0.0
+    on_unresolved_contact: Probability = 0.0
+
+
+class Loyalty(Model):
+    program: Annotated[Points | Tiers | Membership, Field(discriminator="type")] | None = None
+    program_cost_per_month_usd: NonNeg = 0.0
+    winback: Winback | None = None
+    appeasement: Appeasement = Appeasement()
+
+
+# ----------------------------------------------------------------------------- incidents
+
+
+class CarrierMeltdown(Model):
+    kind: Literal["carrier_meltdown"] = "carrier_meltdown"
+    start: dt.date
+    end: dt.date
+    on_time_share: Probability = Field(description="On-time share during the incident; the rest becomes late.")
+
+
+class DefectiveBatch(Model):
+    kind: Literal["defective_batch"] = "defective_batch"
+    start: dt.date
+    end: dt.date
+    defective_share: Probability = Field(description="Share of orders placed on these dates that arrive faulty.")
+
+
+class DemandSpike(Model):
+    kind: Literal["demand_spike"] = "demand_spike"
+    start: dt.date
+    end: dt.date
+    multiplier: float = Field(gt=0)
+
+
+class HelpdeskOutage(Model):
+    kind: Literal["helpdesk_outage"] = "helpdesk_outage"
+    start: dt.datetime
+    end: dt.datetime
+    channels: list[Channel] = Field(default=list(CHANNELS), min_length=1)
+
+
+Incident = Annotated[CarrierMeltdown | DefectiveBatch | DemandSpike | HelpdeskOutage, Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- scenario
+
+
+class Finance(Model):
+    monthly_discount_rate: float = Field(default=0.01, ge=0, le=0.5, description="For LTV discounting.")
+    ltv_horizon_months: int = Field(default=12, ge=1, le=60)
+
+
+class Scenario(Model):
+    """A complete, validated simulation scenario."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    start_date: dt.date
+    horizon_days: int = Field(gt=0, le=3650)
+    interval_min: Literal[15, 30, 60] = 30
+    demand: Demand
+    repurchase: Repurchase
+    fulfilment: Fulfilment
+    carrier: Carrier
+    notifications: Notifications = Notifications()
+    onboarding: Onboarding = Onboarding()
+    contacts: Contacts
+    automation: Automation = Automation()
+    returns: Returns
+    warranty: Warranty = Warranty()
+    experience: Experience = Experience()
+    loyalty: Loyalty = Loyalty()
+    incidents: list[Incident] = []
+    finance: Finance = Finance()
+    provenance: dict[str, object] | None = Field(
+        default=None, description="Where fitted values came from (written by calibration)."
+    )
+
+    @property
+    def end_date(self) -> dt.date:
+        """First date after the horizon."""
+        return self.start_date + dt.timedelta(days=self.horizon_days)
+
+    @model_validator(mode="after")
+    def _coverage(self) -> Scenario:
+        pools = {f"contacts.channels.{c}": cfg.staffing for c, cfg in self.contacts.channels.items()}
+        if self.contacts.tier2 is not None:
+            pools["contacts.tier2"] = self.contacts.tier2.staffing
+        for where, plans in pools.items():
+            if plans[0].start > self.start_date:
+                raise ValueError(
+                    f"{where}.staffing starts on {plans[0].start}, after the scenario start {self.start_date}: "
+                    "the schedule does not cover the horizon"
+                )
+        for i, inc in enumerate(self.incidents):
+            start = inc.start.date() if isinstance(inc.start, dt.datetime) else inc.start
+            if start >= self.end_date:
+                raise ValueError(f"incidents[{i}] starts on {start}, after the horizon ends ({self.end_date})")
+            if inc.end < inc.start:
+                raise ValueError(f"incidents[{i}] ends before it starts")
+        return self

@@ -1,0 +1,87 @@
+"""Staffing schedules -> servers and paid agent-hours per interval.
+
+Paid agents come from the dated staffing plans (agents by hour x weekday factor), seasonal hires and
+overtime. Effective agents are paid agents less shrinkage, with seasonal hires at their ramp-up
+productivity; a help-desk outage sets effective agents to zero (they are still paid). A pool's
+servers are effective agents x concurrency (chat slots), rounded to whole servers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.calendar import MIN_PER_DAY, Calendar
+from sim.scenario import ChannelConfig, HelpdeskOutage, Scenario, StaffingPlan, Tier2
+
+
+@dataclass(frozen=True)
+class PoolSchedule:
+    """Per-interval staffing of one pool."""
+
+    name: str
+    servers: np.ndarray  # int64, effective servers (agents x concurrency after shrinkage)
+    agents_paid: np.ndarray  # float, paid agents on duty
+    cost_usd: np.ndarray  # float, labour cost of the interval
+
+
+def _hour_and_day(cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
+    k = np.arange(cal.n_intervals)
+    day = k // cal.intervals_per_day
+    hour = ((k % cal.intervals_per_day) * cal.interval_min // 60).astype(np.int64)
+    return day, hour
+
+
+def _plans_agents(plans: list[StaffingPlan], cal: Calendar, day: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    starts = np.array([cal.day_of(p.start) for p in plans])
+    which = np.searchsorted(starts, day, side="right") - 1  # validation guarantees plans[0] covers day 0
+    by_hour = np.array([p.agents_by_hour for p in plans])
+    weekday = np.array([p.weekday_factors for p in plans])
+    return by_hour[which, hour] * weekday[which, cal.weekday[day]]
+
+
+def pool_schedule(
+    name: str, cfg: ChannelConfig | Tier2, scenario: Scenario, cal: Calendar
+) -> PoolSchedule:
+    """The per-interval schedule of a channel's (or tier 2's) agent pool."""
+    day, hour = _hour_and_day(cal)
+    hours = cal.interval_min / 60.0
+    paid = _plans_agents(cfg.staffing, cal, day, hour)
+    cost = paid * cfg.hourly_cost_usd * hours
+    effective = paid.copy()
+    if isinstance(cfg, ChannelConfig):
+        for hire in cfg.seasonal_hires:
+            on = cal.mask(hire.start, hire.end)[day]
+            extra = np.asarray(hire.agents_by_hour)[hour] * on
+            since = day - cal.day_of(hire.start)
+            productivity = 1.0 if hire.ramp_days == 0 else np.clip(0.5 + 0.5 * since / hire.ramp_days, 0.5, 1.0)
+            rate = hire.hourly_cost_usd if hire.hourly_cost_usd is not None else cfg.hourly_cost_usd
+            paid = paid + extra
+            effective = effective + extra * productivity
+            cost = cost + extra * rate * hours
+        base_paid, base_effective = paid.copy(), effective.copy()
+        for ot in cfg.overtime:
+            on = cal.mask(ot.start, ot.end)[day]
+            paid = paid + base_paid * ot.extra_share * on
+            effective = effective + base_effective * ot.extra_share * on
+            cost = cost + base_paid * ot.extra_share * on * cfg.hourly_cost_usd * ot.cost_multiplier * hours
+        concurrency = cfg.concurrency
+    else:
+        concurrency = 1
+    effective = effective * (1.0 - cfg.shrinkage)
+    start_min = np.arange(cal.n_intervals) * cal.interval_min
+    for inc in scenario.incidents:
+        if isinstance(inc, HelpdeskOutage) and name in inc.channels:
+            lo, hi = cal.minute_of(inc.start), cal.minute_of(inc.end)
+            effective[(start_min + cal.interval_min > lo) & (start_min < hi)] = 0.0
+    servers = np.rint(effective * concurrency).astype(np.int64)
+    return PoolSchedule(name, servers, paid, cost)
+
+
+def interval_to_day(values: np.ndarray, cal: Calendar) -> np.ndarray:
+    """Sum a per-interval series into days."""
+    return values.reshape(cal.days, cal.intervals_per_day).sum(axis=1)
+
+
+__all__ = ["MIN_PER_DAY", "PoolSchedule", "interval_to_day", "pool_schedule"]
