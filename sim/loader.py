@@ -37,12 +37,23 @@ class ScenarioError(Exception):
         super().__init__("\n".join(lines))
 
 
+_TAGS = ("dist", "type", "kind")
+"""Keys that say which kind of mapping this is (a distribution family, a loyalty program type, an
+incident kind): a mapping of another kind replaces the old one instead of merging into it."""
+
+
+def _same_kind(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return not any(t in old and t in new and old[t] != new[t] for t in _TAGS)
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A new dict: ``override`` merged into ``base`` (mappings recursively). Inputs are not modified."""
+    """A new dict: ``override`` merged into ``base`` (mappings recursively, unless they are of a
+    different kind, e.g. another distribution family). Inputs are not modified."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and _same_kind(old, value):
+            out[key] = deep_merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -225,6 +225,7 @@ def _kpis(rep: Replication, daily: pd.DataFrame, intervals: pd.DataFrame, cohort
     contacts = float(daily["contacts"].sum())
     k["contacts"] = contacts
     k["contacts_per_order"] = _ratio(contacts, orders)
+    k["agent_contacts_per_order"] = _ratio(float(daily[[f"contacts_{ch}" for ch in CHANNELS]].to_numpy().sum()), orders)
     c = rep.contacts
     bot = c["pool"] < 0
     from sim.contacts import COME_BACK

@@ -9,11 +9,11 @@ Design (why it is fast)
   contacts in an arrival-ordered buffer (a sorted batch list fed by :meth:`ContactCentre.submit_batch`
   plus a small heap fed by :meth:`ContactCentre.submit`). Because service is FCFS, the queue is
   simply the prefix of that buffer whose arrival time has passed.
-* An arrival needs a SimPy event only when the pool has an idle server (one "wake-up" ``Timeout``
-  at the next arrival time, at most one live per pool). When every server is busy, arrivals simply
+* An arrival needs a SimPy event only when the pool has an idle server (one "wake-up" event at
+  the next arrival time, at most one live per pool). When every server is busy, arrivals simply
   accumulate in the buffer and the next service completion pulls the head of the queue.
-* Each started service schedules exactly one ``Timeout`` whose callback frees the server and pulls
-  the next contact.
+* Each started service schedules exactly one pre-triggered event (a lean ``Timeout``) whose
+  callback records the contact, frees the server, pulls the next contact and calls ``on_done``.
 * Abandonment is lazy: when a server pulls from the queue it discards contacts whose deadline
   (arrival + patience) has passed and records them as abandoned at their deadline. Under FCFS this
   is exact: such a contact could only have started if a server had freed while it was at the head of
@@ -26,6 +26,13 @@ Tie convention: a contact is served if its service can start at a time ``<= arri
 it abandons only when the start would be strictly later. Consequently a contact whose deadline is
 exactly ``t`` at :meth:`ContactCentre.run_until` ``(t)`` is still pending after that call and is
 resolved by the next run.
+
+Floating point: SimPy schedules by relative delay, so the clock reached at a wake-up is
+``now + (arrival - now)``, which can differ from ``arrival`` by one ulp; a contact that finds an
+idle server may therefore show a wait of ~1e-13 minutes instead of exactly 0.
+
+Validated in ``tests/test_queueing.py`` against Erlang C/A, an exact FCFS recursion (pathwise) and
+pathwise invariants under time-varying staffing.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from heapq import heapify, heappop, heappush
 
 import numpy as np
 import simpy
-from simpy.events import URGENT, Timeout
+from simpy.events import NORMAL, URGENT
 
 __all__ = ["ContactCentre", "ContactRecords", "OnDone", "PoolSpec"]
 
@@ -145,7 +152,11 @@ class ContactRecords:
         """A record set with no rows."""
         f = np.empty(0, dtype=np.float64)
         return cls(
-            np.empty(0, np.int64), np.empty(0, np.int16), f, f.copy(), f.copy(),
+            np.empty(0, np.int64),
+            np.empty(0, np.int16),
+            f,
+            f.copy(),
+            f.copy(),
             np.empty(0, np.bool_),
         )
 
@@ -164,70 +175,76 @@ class ContactRecords:
         )
 
 
+class _Done(simpy.Event):
+    """A pre-triggered event processed after ``delay`` minutes with one callback (a leaner
+    ``Timeout``: no delay check, callback attached at construction)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay: float,
+        value: object,
+        callback: Callable[[simpy.Event], None],
+    ) -> None:
+        self.env = env
+        self.callbacks = [callback]
+        self._value = value
+        self._ok = True
+        env.schedule(self, NORMAL, delay)
+
+
 class _Pool:
-    """Mutable state of one pool; methods are SimPy callbacks (internal)."""
+    """Mutable state of one pool; its methods are SimPy callbacks (internal).
+
+    Buffers hold not-yet-started contacts as tuples: the sorted batch buffer ``buf`` of
+    ``(arrival, id, service, deadline)`` read from ``pos``, and the heap ``heap`` of
+    ``(arrival, seq, id, service, deadline)`` for single submissions. Finished contacts are
+    appended to ``rec`` as ``(id, arrival, start, end)`` when their service ends, and to ``ab`` as
+    ``(id, arrival, deadline)`` when found abandoned.
+    """
 
     __slots__ = (
         "_complete_cb",
         "_wake_cb",
+        "ab",
         "abandons",
-        "ab_arr",
-        "ab_dl",
-        "ab_id",
-        "arr",
+        "buf",
         "busy",
         "cap",
-        "centre",
         "change_k",
         "change_pos",
-        "dls",
         "env",
         "heap",
-        "ids",
         "index",
+        "on_done",
         "pos",
-        "rec_arr",
-        "rec_end",
-        "rec_id",
-        "rec_start",
+        "rec",
         "spec",
-        "svcs",
         "wake_at",
     )
 
-    def __init__(self, centre: ContactCentre, index: int, spec: PoolSpec) -> None:
-        self.centre = centre
-        self.env = centre.env
+    def __init__(
+        self, env: simpy.Environment, index: int, spec: PoolSpec, on_done: OnDone | None
+    ) -> None:
+        self.env = env
         self.index = index
         self.spec = spec
         self.abandons = spec.abandons
-        # Sorted batch buffer (parallel lists) and read position.
-        self.arr: list[float] = []
-        self.ids: list[int] = []
-        self.svcs: list[float] = []
-        self.dls: list[float] = []
+        self.on_done = on_done
+        self.buf: list[tuple[float, int, float, float]] = []
         self.pos = 0
-        # Heap for single submissions: (arrival, seq, id, service, deadline).
         self.heap: list[tuple[float, int, int, float, float]] = []
         self.busy = 0
         self.wake_at = _INF
-        # Started services (answered contacts); rows with end <= now are finished.
-        self.rec_id: list[int] = []
-        self.rec_arr: list[float] = []
-        self.rec_start: list[float] = []
-        self.rec_end: list[float] = []
-        # Abandoned contacts.
-        self.ab_id: list[int] = []
-        self.ab_arr: list[float] = []
-        self.ab_dl: list[float] = []
+        self.rec: list[tuple[int, float, float, float]] = []
+        self.ab: list[tuple[int, float, float]] = []
         self._complete_cb = self._complete
         self._wake_cb = self._wake
-        # Staffing schedule: chained Timeouts at boundaries where the server count changes.
-        now = self.env.now
-        k0 = spec.interval_index(now)
+        # Staffing schedule: chained events at boundaries where the server count changes.
+        k0 = spec.interval_index(env.now)
         self.cap = int(spec.servers[k0])
         changes = np.flatnonzero(np.diff(spec.servers)) + 1
-        self.change_k = changes[changes > k0].tolist()
+        self.change_k: list[int] = changes[changes > k0].tolist()
         self.change_pos = 0
         self._schedule_next_change()
 
@@ -252,168 +269,182 @@ class _Pool:
             self._pull(self.env._now)
 
     # -- arrivals / service -----------------------------------------------------------------
-    def _schedule_wake(self, at: float) -> None:
-        self.wake_at = at
-        ev = Timeout(self.env, at - self.env._now, at)
-        ev.callbacks.append(self._wake_cb)
-
-    def _wake(self, ev: Timeout) -> None:
+    def _wake(self, ev: simpy.Event) -> None:
         if ev._value == self.wake_at:
             self.wake_at = _INF
         if self.busy < self.cap:
             self._pull(self.env._now)
 
-    def _complete(self, ev: Timeout) -> None:
+    def _complete(self, ev: simpy.Event) -> None:
+        rec = ev._value
+        self.rec.append(rec)
         self.busy -= 1
-        env = self.env
         if self.busy < self.cap:
-            self._pull(env._now)
-        on_done = self.centre.on_done
-        if on_done is not None:
-            on_done(ev._value, True, env._now)
+            self._pull(rec[3])
+        if self.on_done is not None:
+            self.on_done(rec[0], True, rec[3])
 
     def _pull(self, now: float) -> None:
-        """Start queued contacts on free servers (FCFS), discarding expired ones."""
+        """Start queued contacts on free servers (FCFS) at time ``now`` (= env.now), recording
+        contacts whose deadline passed as abandoned; schedule a wake-up for the next arrival if
+        servers are left idle."""
         busy = self.busy
         cap = self.cap
-        arr = self.arr
-        n = len(arr)
+        buf = self.buf
+        n = len(buf)
         pos = self.pos
         heap = self.heap
         env = self.env
         complete = self._complete_cb
-        rec_id = self.rec_id.append
-        rec_arr = self.rec_arr.append
-        rec_start = self.rec_start.append
-        rec_end = self.rec_end.append
-        abandoned: list[tuple[int, float]] | None = None
+        abandoned: list[tuple[int, float, float]] | None = None
         while busy < cap:
-            if heap and (pos >= n or heap[0][0] < arr[pos]):
+            if heap and (pos >= n or heap[0][0] < buf[pos][0]):
                 a = heap[0][0]
                 if a > now:
                     if a < self.wake_at:
-                        self._schedule_wake(a)
+                        self.wake_at = a
+                        _Done(env, a - now, a, self._wake_cb)
                     break
                 a, _, cid, svc, dl = heappop(heap)
             elif pos < n:
-                a = arr[pos]
+                a, cid, svc, dl = buf[pos]
                 if a > now:
                     if a < self.wake_at:
-                        self._schedule_wake(a)
+                        self.wake_at = a
+                        _Done(env, a - now, a, self._wake_cb)
                     break
-                cid = self.ids[pos]
-                svc = self.svcs[pos]
-                dl = self.dls[pos]
                 pos += 1
             else:
                 break
             if dl < now:
-                self.ab_id.append(cid)
-                self.ab_arr.append(a)
-                self.ab_dl.append(dl)
                 if abandoned is None:
                     abandoned = []
-                abandoned.append((cid, dl))
+                abandoned.append((cid, a, dl))
                 continue
             busy += 1
-            rec_id(cid)
-            rec_arr(a)
-            rec_start(now)
-            rec_end(now + svc)
-            Timeout(env, svc, cid).callbacks.append(complete)
+            _Done(env, svc, (cid, a, now, now + svc), complete)
         self.pos = pos
         self.busy = busy
         if abandoned is not None:
-            on_done = self.centre.on_done
+            self.ab.extend(abandoned)
+            on_done = self.on_done
             if on_done is not None:
-                for cid, dl in abandoned:
+                for cid, _, dl in abandoned:
                     on_done(cid, False, dl)
 
     # -- buffer management ------------------------------------------------------------------
     def add_batch(
         self, arrival: np.ndarray, cid: np.ndarray, svc: np.ndarray, dl: np.ndarray
     ) -> None:
+        """Merge a batch (arrays, any order) into the sorted buffer."""
         pos = self.pos
-        if pos < len(self.arr):
-            arrival = np.concatenate([np.asarray(self.arr[pos:], dtype=np.float64), arrival])
-            cid = np.concatenate([np.asarray(self.ids[pos:], dtype=np.int64), cid])
-            svc = np.concatenate([np.asarray(self.svcs[pos:], dtype=np.float64), svc])
-            dl = np.concatenate([np.asarray(self.dls[pos:], dtype=np.float64), dl])
+        if pos < len(self.buf):
+            ra, rc, rs, rd = zip(*self.buf[pos:], strict=True)
+            arrival = np.concatenate([np.asarray(ra, dtype=np.float64), arrival])
+            cid = np.concatenate([np.asarray(rc, dtype=np.int64), cid])
+            svc = np.concatenate([np.asarray(rs, dtype=np.float64), svc])
+            dl = np.concatenate([np.asarray(rd, dtype=np.float64), dl])
         order = np.argsort(arrival, kind="stable")
-        self.arr = arrival[order].tolist()
-        self.ids = cid[order].tolist()
-        self.svcs = svc[order].tolist()
-        self.dls = dl[order].tolist()
+        self.buf = list(
+            zip(
+                arrival[order].tolist(),
+                cid[order].tolist(),
+                svc[order].tolist(),
+                dl[order].tolist(),
+                strict=True,
+            )
+        )
         self.pos = 0
-        self._maybe_wake()
+        self.maybe_wake()
 
-    def _maybe_wake(self) -> None:
+    def maybe_wake(self) -> None:
+        """Schedule a wake-up at the head arrival if a server is idle (after a submission)."""
         if self.busy >= self.cap:
             return
         head = self.head_arrival()
         if head < self.wake_at:
-            self._schedule_wake(head)
+            self.wake_at = head
+            _Done(self.env, max(head - self.env._now, 0.0), head, self._wake_cb)
 
     def head_arrival(self) -> float:
-        a = self.arr[self.pos] if self.pos < len(self.arr) else _INF
+        a = self.buf[self.pos][0] if self.pos < len(self.buf) else _INF
         if self.heap and self.heap[0][0] < a:
             a = self.heap[0][0]
         return a
 
-    def sweep(self, now: float) -> list[tuple[int, float]]:
+    def sweep(self, now: float) -> list[tuple[int, float, float]]:
         """Record queued contacts whose deadline is strictly before ``now`` as abandoned."""
-        out: list[tuple[int, float]] = []
         if not self.abandons:
-            return out
-        arr, dls, pos = self.arr, self.dls, self.pos
+            return []
+        buf, pos = self.buf, self.pos
+        out: list[tuple[int, float, float]] = []
         j = pos
-        n = len(arr)
-        drop: list[int] = []
-        while j < n and arr[j] <= now:
-            if dls[j] < now:
-                drop.append(j)
+        n = len(buf)
+        while j < n and buf[j][0] <= now:
+            a, cid, _, dl = buf[j]
+            if dl < now:
+                out.append((cid, a, dl))
             j += 1
-        if drop:
-            keep = np.ones(n - pos, dtype=np.bool_)
-            keep[np.asarray(drop) - pos] = False
-            for k in drop:
-                cid = self.ids[k]
-                self.ab_id.append(cid)
-                self.ab_arr.append(arr[k])
-                self.ab_dl.append(dls[k])
-                out.append((cid, dls[k]))
-            idx = np.flatnonzero(keep) + pos
-            self.arr = np.asarray(arr)[idx].tolist()
-            self.ids = np.asarray(self.ids, dtype=np.int64)[idx].tolist()
-            self.svcs = np.asarray(self.svcs)[idx].tolist()
-            self.dls = np.asarray(dls)[idx].tolist()
+        if out:
+            self.buf = [item for item in buf[pos:j] if not item[3] < now] + buf[j:]
             self.pos = 0
         if self.heap:
             kept = []
             for item in self.heap:
                 if item[0] <= now and item[4] < now:
-                    self.ab_id.append(item[2])
-                    self.ab_arr.append(item[0])
-                    self.ab_dl.append(item[4])
-                    out.append((item[2], item[4]))
+                    out.append((item[2], item[0], item[4]))
                 else:
                     kept.append(item)
             if len(kept) != len(self.heap):
                 heapify(kept)
                 self.heap = kept
+        self.ab.extend(out)
         return out
 
     def queue_length(self, now: float) -> int:
         q = sum(1 for item in self.heap if item[0] <= now)
         j = self.pos
-        arr = self.arr
-        n = len(arr)
-        while j < n and arr[j] <= now:
+        buf = self.buf
+        n = len(buf)
+        while j < n and buf[j][0] <= now:
             j += 1
         return q + j - self.pos
 
     def not_started(self) -> int:
-        return len(self.arr) - self.pos + len(self.heap)
+        return len(self.buf) - self.pos + len(self.heap)
+
+    def take_records(self) -> list[ContactRecords]:
+        """Finished records accumulated since the last call, as arrays."""
+        parts: list[ContactRecords] = []
+        if self.rec:
+            ids, arr, start, end = zip(*self.rec, strict=True)
+            self.rec = []
+            m = len(ids)
+            parts.append(
+                ContactRecords(
+                    np.asarray(ids, dtype=np.int64),
+                    np.full(m, self.index, np.int16),
+                    np.asarray(arr, dtype=np.float64),
+                    np.asarray(start, dtype=np.float64),
+                    np.asarray(end, dtype=np.float64),
+                    np.ones(m, np.bool_),
+                )
+            )
+        if self.ab:
+            ids, arr, dl = zip(*self.ab, strict=True)
+            self.ab = []
+            m = len(ids)
+            parts.append(
+                ContactRecords(
+                    np.asarray(ids, dtype=np.int64),
+                    np.full(m, self.index, np.int16),
+                    np.asarray(arr, dtype=np.float64),
+                    np.full(m, np.nan),
+                    np.asarray(dl, dtype=np.float64),
+                    np.zeros(m, np.bool_),
+                )
+            )
+        return parts
 
 
 class ContactCentre:
@@ -422,13 +453,15 @@ class ContactCentre:
     Args:
         env: the SimPy environment (its clock is minutes since the scenario start).
         pools: one :class:`PoolSpec` per pool; pools are addressed by their index.
-        on_done: optional ``on_done(contact_id, answered, t_min)`` called when a contact finishes
-            service (``answered=True``, ``t_min`` = service end, called at that simulated time) or
-            abandons (``answered=False``, ``t_min = arrival + patience``). Abandonment is detected
-            lazily, so this call may come later in simulated time than ``t_min``; follow-up
-            contacts submitted from the callback are clamped to ``max(arrival, env.now)`` by
-            :meth:`submit`, which is the caller's responsibility to accept (the lag is at most the
-            time until the next server frees or the next :meth:`run_until` boundary).
+        on_done: optional ``on_done(contact_id, answered, t_min)`` called exactly once per
+            contact: when it finishes service (``answered=True``, ``t_min`` = service end, called
+            at that simulated time) or abandons (``answered=False``, ``t_min = arrival +
+            patience``). Abandonment is detected lazily, so that call may come later in simulated
+            time than ``t_min`` (at most until the next server frees in the pool or the next
+            :meth:`run_until`). Follow-up contacts submitted from the callback (repeat contacts,
+            escalations, retries) with an arrival before ``env.now`` are clamped to ``env.now`` by
+            :meth:`submit`; callers that need exact follow-up timing must accept that clamp.
+            The callback may call :meth:`submit` on any pool.
     """
 
     def __init__(
@@ -441,10 +474,21 @@ class ContactCentre:
             raise ValueError("at least one pool is required")
         self.env = env
         self.specs: tuple[PoolSpec, ...] = tuple(pools)
-        self.on_done = on_done
+        self._on_done = on_done
         self._seq = 0
-        self._pools = [_Pool(self, i, spec) for i, spec in enumerate(self.specs)]
+        self._pools = [_Pool(env, i, spec, on_done) for i, spec in enumerate(self.specs)]
         self._abandons = np.array([s.abandons for s in self.specs], dtype=np.bool_)
+
+    @property
+    def on_done(self) -> OnDone | None:
+        """The completion/abandonment callback (may be replaced at any time)."""
+        return self._on_done
+
+    @on_done.setter
+    def on_done(self, fn: OnDone | None) -> None:
+        self._on_done = fn
+        for p in self._pools:
+            p.on_done = fn
 
     # -- submission -------------------------------------------------------------------------
     def submit(
@@ -483,7 +527,7 @@ class ContactCentre:
         self._seq += 1
         heappush(p.heap, (arrival, self._seq, int(contact_id), float(service_min), float(dl)))
         if p.busy < p.cap and arrival < p.wake_at:
-            p._schedule_wake(arrival)
+            p.maybe_wake()
 
     def submit_batch(
         self,
@@ -496,7 +540,8 @@ class ContactCentre:
         """Schedule many contacts at once (arrays of equal length, in any order).
 
         Same meaning and units as :meth:`submit`; arrivals earlier than ``env.now`` are clamped.
-        Ties in arrival time are served in submission order.
+        This is the fast path (the engine submits a day of contacts at a time). Ties in arrival
+        time: batch-submitted contacts in submission order, ahead of singly submitted ones.
         """
         pool_a = np.asarray(pool)
         if pool_a.ndim != 1:
@@ -507,7 +552,9 @@ class ContactCentre:
         svc = np.asarray(service_min, dtype=np.float64)
         patience = np.asarray(patience_min, dtype=np.float64)
         if not (cid.shape == arrival.shape == svc.shape == patience.shape == (n,)):
-            raise ValueError("pool, contact_id, arrival_min, service_min, patience_min differ in shape")
+            raise ValueError(
+                "pool, contact_id, arrival_min, service_min, patience_min differ in shape"
+            )
         if n == 0:
             return
         pool_i = pool_a.astype(np.int64)
@@ -538,55 +585,25 @@ class ContactCentre:
     def run_until(self, t_min: float) -> None:
         """Advance the environment to ``t_min`` (minutes) and record as abandoned every queued
         contact whose deadline ``arrival + patience`` is before ``t_min``. Contacts still waiting
-        or in service stay pending. Events scheduled exactly at ``t_min`` run in the next call."""
+        or in service stay pending. Events scheduled exactly at ``t_min`` run in the next call
+        (staffing changes at ``t_min`` excepted: they are urgent and apply now)."""
         env = self.env
         if t_min > env.now:
             env.run(until=t_min)
         now = env.now
         for p in self._pools:
             gone = p.sweep(now)
-            if gone and self.on_done is not None:
-                for cid, dl in gone:
-                    self.on_done(cid, False, dl)
+            if gone and self._on_done is not None:
+                for cid, _, dl in gone:
+                    self._on_done(cid, False, dl)
 
     def drain(self) -> ContactRecords:
-        """Records of contacts finished (served with ``end_min <= env.now``, or abandoned) since
-        the previous drain, sorted by ``end_min`` (ties by pool, then contact id)."""
-        now = self.env.now
+        """Records of contacts finished since the previous drain: served contacts whose service
+        end has been processed (their ``on_done`` has run), and abandoned contacts. Sorted by
+        ``end_min``, ties by pool then contact id."""
         parts: list[ContactRecords] = []
         for p in self._pools:
-            if p.rec_id:
-                ids = np.asarray(p.rec_id, dtype=np.int64)
-                arr = np.asarray(p.rec_arr, dtype=np.float64)
-                start = np.asarray(p.rec_start, dtype=np.float64)
-                end = np.asarray(p.rec_end, dtype=np.float64)
-                done = end <= now
-                if done.all():
-                    p.rec_id, p.rec_arr, p.rec_start, p.rec_end = [], [], [], []
-                else:
-                    keep = ~done
-                    p.rec_id = ids[keep].tolist()
-                    p.rec_arr = arr[keep].tolist()
-                    p.rec_start = start[keep].tolist()
-                    p.rec_end = end[keep].tolist()
-                    ids, arr, start, end = ids[done], arr[done], start[done], end[done]
-                parts.append(
-                    ContactRecords(
-                        ids, np.full(ids.shape[0], p.index, np.int16), arr, start, end,
-                        np.ones(ids.shape[0], np.bool_),
-                    )
-                )
-            if p.ab_id:
-                ids = np.asarray(p.ab_id, dtype=np.int64)
-                dl = np.asarray(p.ab_dl, dtype=np.float64)
-                parts.append(
-                    ContactRecords(
-                        ids, np.full(ids.shape[0], p.index, np.int16),
-                        np.asarray(p.ab_arr, dtype=np.float64),
-                        np.full(ids.shape[0], np.nan), dl, np.zeros(ids.shape[0], np.bool_),
-                    )
-                )
-                p.ab_id, p.ab_arr, p.ab_dl = [], [], []
+            parts.extend(p.take_records())
         rec = ContactRecords.concat(parts)
         if len(rec) > 1:
             rec = rec.select(np.lexsort((rec.contact_id, rec.pool, rec.end_min)))

@@ -278,7 +278,13 @@ class ChannelConfig(Model):
     patience_min: Dist | None = Field(default=None, description="Time a realtime customer waits before abandoning.")
     retry_after_abandon: Probability = Field(default=0.0, description="Share of abandoners who try again.")
     retry_delay_hours: Dist = Field(default=Exponential(mean=2.0))
-    shrinkage: float = Field(default=0.3, ge=0, lt=1, description="Paid time not available (breaks, training).")
+    shrinkage: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Paid time not available (breaks, training). Servers per interval = "
+        "rint(paid agents x (1 - shrinkage) x concurrency): e.g. 3 chat agents at 30% and concurrency 2 -> 4 slots.",
+    )
     hourly_cost_usd: NonNeg = Field(description="Loaded cost per paid agent hour.")
     staffing: list[StaffingPlan] = Field(min_length=1)
     seasonal_hires: list[SeasonalHires] = []

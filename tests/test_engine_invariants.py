@@ -156,11 +156,15 @@ def _time_in_queue(res: object) -> pd.Series:
 
 
 def test_more_agents_never_lengthen_waits() -> None:
-    """Pathwise: the same contacts (no feedback from waits into later contacts) wait no longer."""
+    """Pathwise: the same contacts (no feedback from waits into later contacts) wait no longer.
+    Without abandonment: with it, an extra server can serve someone who would have left and so
+    delay a later contact (tests/test_queueing.py shows such a case)."""
     raw = short_baseline(21).model_dump(mode="json")
     raw["repurchase"]["enabled"] = False
     for ch in raw["contacts"]["channels"].values():
         ch["retry_after_abandon"] = 0.0
+        if ch["realtime"]:
+            ch["patience_min"] = {"dist": "deterministic", "mean": 1e9}
     for reason in raw["contacts"]["reasons"].values():
         reason["first_contact_resolution"] = 1.0
         reason["escalation"] = 0.0
