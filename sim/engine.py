@@ -103,6 +103,9 @@ class Replication:
         self.cal = Calendar(scenario)
         self.end_min = self.cal.end_min
         self.factors = demand_factors(scenario, self.cal)
+        # purchase clock: cumulative repurchase-rate multiplier at each day boundary (peaks lift it)
+        lift = 1.0 + scenario.repurchase.peak_sensitivity * (self.cal.multiplier(scenario.demand.peaks) - 1.0)
+        self.clock = np.concatenate(([0.0], np.cumsum(lift)))
         self.outcome_shares = outcome_shares_by_day(scenario, self.cal)
         self.defective = defective_share_by_day(scenario, self.cal)
         self.cat_shares, _, _ = category_return_probability(scenario)
@@ -188,9 +191,21 @@ class Replication:
         n_orders = c["n_orders"][ids]
         _, rate_mult = self.program.shift_and_rate(n_orders, c["member"][ids])
         u = self.streams.uniform("ipt", c["key"][ids], n_orders)
-        nxt = t + (-np.log(u) / (c["lam"][ids] * rate_mult)) * MIN_PER_DAY
+        nxt = self._after_purchase_clock(t, -np.log(u) / (c["lam"][ids] * rate_mult))
         c.buffer("next_min")[ids] = nxt
         self.decisions.add(np.floor(nxt / MIN_PER_DAY), customer=ids)
+
+    def _after_purchase_clock(self, t: np.ndarray, clock_days: np.ndarray) -> np.ndarray:
+        """The minute at which ``clock_days`` of purchase clock have run from ``t``. The clock runs
+        at the repurchase-rate multiplier of each day (1 off-peak): a time change that makes the
+        next purchase a Poisson event with a rate that varies by day."""
+        grid = np.arange(len(self.clock), dtype=np.float64)
+        start = np.interp(t / MIN_PER_DAY, grid, self.clock)
+        target = start + clock_days
+        end = self.clock[-1]
+        inside = target <= end
+        days = np.where(inside, np.interp(np.minimum(target, end), self.clock, grid), grid[-1] + (target - end))
+        return days * MIN_PER_DAY
 
     def _acquire(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         d = self.s.demand

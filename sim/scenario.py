@@ -115,6 +115,11 @@ class Repurchase(Model):
     rate_scale_alpha_days: float = Field(gt=0, description="Gamma rate alpha (days); mean rate r/alpha per day.")
     dropout_a: float = Field(gt=0, description="Beta a of the per-purchase dropout probability.")
     dropout_b: float = Field(gt=0, description="Beta b of the per-purchase dropout probability.")
+    peak_sensitivity: Probability = Field(
+        default=0.0,
+        description="Share of each demand.peaks uplift that applies to existing customers' purchase rate: "
+        "on peak dates the rate is multiplied by 1 + s x (multiplier - 1).",
+    )
     initial_repeat_purchases: int = Field(
         default=2,
         ge=0,
