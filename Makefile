@@ -25,8 +25,7 @@ browser-deps:
 
 ## run: simulate the shipped scenarios and serve the dashboard on http://127.0.0.1:8050
 run: $(STAMP)
-	$(BIN)/cxsim run scenarios/baseline.yaml --reps $(REPS) --out $(RUNS)
-	$(BIN)/cxsim run $(filter-out scenarios/baseline.yaml,$(wildcard scenarios/*.yaml)) --baseline baseline --include-baseline scenarios/baseline.yaml --reps $(REPS) --out $(RUNS)
+	$(BIN)/cxsim run $(wildcard scenarios/*.yaml) --baseline baseline --reps $(REPS) --out $(RUNS)
 	$(BIN)/cxsim dashboard --runs $(RUNS)
 
 ## test: the whole test suite (unit, statistical validation, CLI, browser)

@@ -1,0 +1,277 @@
+"""Experiments: scenarios x replications, run on a local process pool or a Dask cluster.
+
+A pure library: no printing, no files. Each task is one ``(scenario, replication)`` and calls
+:func:`sim.engine.simulate` with the experiment's seed, so replication ``r`` of every scenario uses
+the same random streams (common random numbers) and the results do not depend on where or in which
+order tasks ran.
+
+Scenarios travel to workers as plain JSON-able dicts (``model_dump(mode="json")``) and are
+re-validated there, so nothing depends on pickling pydantic models across Python processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sim.loader import scenario_from_dict
+from sim.results import ReplicationResult
+from sim.scenario import Scenario
+
+ProgressFn = Callable[[int, int], None]
+
+
+class ExperimentError(ValueError):
+    """The experiment is ill-posed (bad replication count, duplicate scenario names, ...)."""
+
+
+def with_horizon(scenario: Scenario, horizon_days: int) -> Scenario:
+    """The scenario with a different ``horizon_days`` (re-validated).
+
+    Incidents that would start on or after the new end date are dropped (they cannot happen within
+    the shorter horizon); everything else is unchanged.
+    """
+    data = scenario.model_dump()
+    data["horizon_days"] = horizon_days
+    end = scenario.start_date.toordinal() + horizon_days
+    kept = []
+    for inc in data.get("incidents", []):
+        start = inc["start"]
+        start_day = start.date() if hasattr(start, "date") and callable(start.date) else start
+        if start_day.toordinal() < end:
+            kept.append(inc)
+    data["incidents"] = kept
+    return scenario_from_dict(data, f"scenario {scenario.name} with horizon_days={horizon_days}")
+
+
+def estimated_work(scenario: Scenario) -> float:
+    """A rough size of one replication (expected orders), used to start the largest tasks first.
+
+    New customers arrive at ``new_customers_per_day``; every customer (initial or acquired) orders
+    again at the mean repurchase rate ``r / alpha`` per day, ignoring dropout.
+    """
+    days = scenario.horizon_days
+    new = scenario.demand.new_customers_per_day
+    rate = 0.0
+    if scenario.repurchase.enabled:
+        rate = scenario.repurchase.rate_shape_r / scenario.repurchase.rate_scale_alpha_days
+    initial = scenario.demand.initial_customers
+    return days * new + rate * (initial * days + new * days * days / 2.0) + days
+
+
+def _run_task(
+    scenario_data: dict[str, Any], seed: int, replication: int, events: bool
+) -> ReplicationResult:
+    """Worker entry point: validate the scenario dict and simulate one replication."""
+    from sim.engine import simulate
+
+    scenario = Scenario.model_validate(scenario_data)
+    return simulate(scenario, seed=seed, replication=replication, events=events)
+
+
+def _ignore_sigint() -> None:
+    """Pool worker initializer: Ctrl-C is handled by the parent, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _context() -> mp.context.BaseContext:
+    # "forkserver" avoids forking a parent that runs threads (a progress bar, a Dask client);
+    # the fork server imports the engine once, so each new worker starts fast.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["sim.experiment", "sim.engine"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) for the duration of the block and raise it at the end.
+
+    Only in the main thread (the only one that may set signal handlers); elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # normally signal.default_int_handler: KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
+def _stop_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel queued tasks and end the worker processes now (running replications are lost)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if callable(terminate):
+        terminate()
+        return
+    # Before 3.14 there is no public way to stop a running task: terminate the pool's processes
+    # (taken before shutdown(), which forgets them).
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+
+
+def run_experiment(
+    scenarios: Sequence[Scenario],
+    reps: int,
+    seed: int,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    events: bool = False,
+    progress: ProgressFn | None = None,
+) -> list[ReplicationResult]:
+    """Simulate every scenario ``reps`` times and return the results.
+
+    - ``seed``: the experiment seed; replication ``r`` of each scenario is ``simulate(s, seed, r)``.
+    - ``workers``: local worker processes (default ``os.cpu_count()``); ``1`` runs in this process
+      without a pool, as does any call from a daemonic process (which may not have children).
+      Ignored when ``scheduler`` is given. The pool starts workers with "forkserver", so a script
+      calling this needs the usual ``if __name__ == "__main__":`` guard.
+    - ``scheduler``: address of a Dask distributed scheduler (e.g. ``tcp://10.0.0.5:8786``); the
+      workers there need this package installed.
+    - ``events``: also return event-level tables.
+    - ``progress``: called as ``progress(done, total)`` once at the start and after each task.
+
+    Tasks are started largest first (:func:`estimated_work`); results come back ordered by
+    scenario (as given) then replication. Ctrl-C cancels pending work, stops the workers and
+    re-raises ``KeyboardInterrupt``.
+    """
+    if reps < 1:
+        raise ExperimentError(f"reps must be at least 1, got {reps}")
+    if seed < 0:
+        raise ExperimentError(f"seed must be a non-negative integer, got {seed}")
+    if workers is not None and workers < 1:
+        raise ExperimentError(f"workers must be at least 1, got {workers}")
+    names = [s.name for s in scenarios]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ExperimentError(
+            f"scenario names must be unique within an experiment; repeated: {dupes}"
+        )
+
+    data = [s.model_dump(mode="json") for s in scenarios]
+    work = [estimated_work(s) for s in scenarios]
+    tasks = sorted(
+        ((i, r) for i in range(len(scenarios)) for r in range(reps)),
+        key=lambda t: (-work[t[0]], t[1], t[0]),
+    )
+    total = len(tasks)
+    results: dict[tuple[int, int], ReplicationResult] = {}
+
+    def _done(task: tuple[int, int], res: ReplicationResult) -> None:
+        results[task] = res
+        if progress is not None:
+            progress(len(results), total)
+
+    if progress is not None:
+        progress(0, total)
+    if total == 0:
+        return []
+    if scheduler is not None:
+        _run_dask(scheduler, tasks, data, work, seed, events, _done)
+    elif (workers or os.cpu_count() or 1) == 1 or total == 1 or mp.current_process().daemon:
+        # (a daemonic process, e.g. a web server's background worker, may not start a pool)
+        for i, r in tasks:
+            _done((i, r), _run_task(data[i], seed, r, events))
+    else:
+        _run_pool(min(workers or os.cpu_count() or 1, total), tasks, data, seed, events, _done)
+    return [results[(i, r)] for i in range(len(scenarios)) for r in range(reps)]
+
+
+def _run_pool(
+    workers: int,
+    tasks: list[tuple[int, int]],
+    data: list[dict[str, Any]],
+    seed: int,
+    events: bool,
+    done: Callable[[tuple[int, int], ReplicationResult], None],
+) -> None:
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=_context(), initializer=_ignore_sigint
+    )
+    try:
+        # Submitting starts the worker processes. A Ctrl-C while one is half-started would leave it
+        # printing a traceback once this process is gone, so SIGINT is held until all have started
+        # (and is then raised here as usual).
+        with _sigint_deferred():
+            futures = {pool.submit(_run_task, data[i], seed, r, events): (i, r) for i, r in tasks}
+        for fut in cf.as_completed(futures):
+            done(futures[fut], fut.result())
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _check_scheduler(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast, with a readable message, on a malformed or unreachable scheduler address.
+
+    (A ``distributed.Client`` that fails to connect takes a while and complains on the way out.)
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        protocol, location = parse_address(address)
+        if protocol in ("tcp", "tls"):
+            host, port = parse_host_port(location, 8786)
+            with socket.create_connection((host, port), timeout=timeout_s):
+                pass
+    except (OSError, ValueError, TypeError) as exc:
+        raise ExperimentError(
+            f"cannot connect to the Dask scheduler at {address!r}: {exc}"
+        ) from None
+
+
+def _run_dask(
+    scheduler: str,
+    tasks: list[tuple[int, int]],
+    data: list[dict[str, Any]],
+    work: list[float],
+    seed: int,
+    events: bool,
+    done: Callable[[tuple[int, int], ReplicationResult], None],
+) -> None:
+    from distributed import Client, as_completed
+
+    _check_scheduler(scheduler)
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ExperimentError(
+            f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}"
+        ) from None
+    with client:
+        owner: dict[Any, tuple[int, int]] = {}
+        futures = []
+        try:
+            for i, r in tasks:
+                fut = client.submit(
+                    _run_task, data[i], seed, r, events, pure=False, priority=int(work[i])
+                )
+                owner[fut.key] = (i, r)
+                futures.append(fut)
+            for fut in as_completed(futures, loop=client.loop):
+                done(owner[fut.key], fut.result())
+        except BaseException:
+            if futures:
+                client.cancel(futures, force=True)
+            raise
