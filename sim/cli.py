@@ -53,16 +53,17 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "service_level_chat",
     "service_level_phone",
     "service_level_email",
-    "asa_min_phone",
     "abandonment_rate_phone",
     "csat",
     "nps",
     "late_delivery_rate",
     "return_rate",
     "repeat_rate_90d",
+    "churn_rate_monthly",
     "cost_to_serve_per_order",
     "contribution_margin",
     "ltv_12m",
+    "ltv_payback_months",
 )
 """Metrics shown by ``cxsim run`` / ``compare`` unless ``--all-metrics`` is given."""
 
@@ -315,22 +316,21 @@ def _unit(metric: str) -> str:
 def _summary_table(
     summary: pd.DataFrame, metrics: list[str], scenarios: list[str], reps_note: str
 ) -> Table:
+    """Long format (one row per scenario and metric) so it stays readable with many scenarios."""
     table = Table(title=f"KPIs: mean [95% CI] {reps_note}", title_justify="left")
+    table.add_column("scenario", no_wrap=True, style="bold")
     table.add_column("metric", no_wrap=True)
-    table.add_column("unit", style="dim", no_wrap=True)
-    for s in scenarios:
-        table.add_column(s, justify="right", overflow="fold")
+    table.add_column("mean [95% CI]", justify="right")
     idx = summary.set_index(["scenario", "metric"])
-    for metric in metrics:
-        unit = _unit(metric)
-        cells = []
-        for s in scenarios:
+    for s in scenarios:
+        for i, metric in enumerate(metrics):
+            unit = _unit(metric)
             if (s, metric) in idx.index:
                 row = idx.loc[(s, metric)]
-                cells.append(Text(_cell(row["mean"], row["ci_low"], row["ci_high"], unit)))
+                cell = _cell(row["mean"], row["ci_low"], row["ci_high"], unit)
             else:
-                cells.append(Text("n/a"))
-        table.add_row(metric, unit, *cells)
+                cell = "n/a"
+            table.add_row(s if i == 0 else "", metric, cell, end_section=i == len(metrics) - 1)
     return table
 
 
@@ -347,6 +347,7 @@ def _diff_style(metric: str, lo: float, hi: float) -> str:
 def _diff_table(
     diffs: pd.DataFrame, summary: pd.DataFrame, metrics: list[str], baseline: str
 ) -> Table:
+    """Long format: one row per scenario and metric with the baseline's mean beside the difference."""
     scenarios = list(dict.fromkeys(diffs["scenario"]))
     table = Table(
         title=f"Difference from {baseline}: scenario - baseline [95% CI]",
@@ -355,31 +356,27 @@ def _diff_table(
         "unpaired = Welch",
         caption_justify="left",
     )
+    table.add_column("scenario", no_wrap=True, style="bold")
     table.add_column("metric", no_wrap=True)
-    table.add_column(f"{baseline} (mean)", justify="right")
-    for s in scenarios:
-        paired = bool(diffs.loc[diffs["scenario"] == s, "paired"].all())
-        table.add_column(
-            f"{s}\n({'paired' if paired else 'unpaired'})", justify="right", overflow="fold"
-        )
+    table.add_column(f"{baseline} mean", justify="right")
+    table.add_column("difference [95% CI]", justify="right")
     base = summary[summary["scenario"] == baseline].set_index("metric")
     d = diffs.set_index(["scenario", "metric"])
-    for metric in metrics:
-        unit = _unit(metric)
-        base_cell = _fmt(base.loc[metric, "mean"], unit) if metric in base.index else "n/a"
-        cells = []
-        for s in scenarios:
+    for s in scenarios:
+        paired = bool(diffs.loc[diffs["scenario"] == s, "paired"].all())
+        label = f"{s}\n({'paired' if paired else 'unpaired'})"
+        for i, metric in enumerate(metrics):
+            unit = _unit(metric)
+            base_cell = _fmt(base.loc[metric, "mean"], unit) if metric in base.index else "n/a"
             if (s, metric) in d.index:
                 row = d.loc[(s, metric)]
-                cells.append(
-                    Text(
-                        _cell(row["mean_diff"], row["ci_low"], row["ci_high"], unit, signed=True),
-                        style=_diff_style(metric, row["ci_low"], row["ci_high"]),
-                    )
+                cell = Text(
+                    _cell(row["mean_diff"], row["ci_low"], row["ci_high"], unit, signed=True),
+                    style=_diff_style(metric, row["ci_low"], row["ci_high"]),
                 )
             else:
-                cells.append(Text("n/a"))
-        table.add_row(metric, base_cell, *cells)
+                cell = Text("n/a")
+            table.add_row(label if i == 0 else "", metric, base_cell, cell, end_section=i == len(metrics) - 1)
     return table
 
 
