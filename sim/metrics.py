@@ -227,6 +227,8 @@ def _kpis(rep: Replication, daily: pd.DataFrame, intervals: pd.DataFrame, cohort
     k["contacts_per_order"] = _ratio(contacts, orders)
     k["agent_contacts_per_order"] = _ratio(float(daily[[f"contacts_{ch}" for ch in CHANNELS]].to_numpy().sum()), orders)
     c = rep.contacts
+    tier1 = c["pool"] != POOLS.index("tier2")
+    k["contacts_per_issue"] = _ratio(float(tier1.sum()), float(len(np.unique(c["order"][tier1]))))
     bot = c["pool"] < 0
     from sim.contacts import COME_BACK
 

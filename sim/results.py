@@ -72,6 +72,7 @@ _BASE_METRICS = [
     _m("contacts", "contacts", "lower", "Customer contacts created, including automated and repeat ones."),
     _m("contacts_per_order", "contacts/order", "lower", "contacts / orders (every attempt: automated, repeat and come-back contacts count)."),
     _m("agent_contacts_per_order", "contacts/order", "lower", "Contacts that reached an agent pool (tier 1, incl. repeats) / orders."),
+    _m("contacts_per_issue", "contacts", "lower", "Customer effort: contacts (all kinds) per order that needed at least one contact."),
     _m("containment_rate", "share", "higher", "Contacts resolved by self-service and not coming back / contacts."),
     _m("csat", "share", "higher", "Share of surveyed answered contacts rated satisfied."),
     _m("nps", "points", "higher", "% promoters - % detractors among NPS-surveyed orders (-100..100)."),
