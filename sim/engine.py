@@ -157,10 +157,11 @@ class Replication:
             return np.empty(0, np.int64)
         rp = self.s.repurchase
         keys = (day * 4 + source) * (1 << 24) + np.arange(n)
-        u = self.streams.uniform("lam", keys, 0)
-        lam = special.gammaincinv(rp.rate_shape_r, u) / rp.rate_scale_alpha_days
+        # a stream per (day, source): the k-th customer of a day gets the same traits in every scenario
+        rng = self.streams.get("customers", day, source)
+        lam = rng.gamma(rp.rate_shape_r, 1.0 / rp.rate_scale_alpha_days, n)
         b = rp.dropout_b + (rp.initial_repeat_purchases if source == INITIAL else 0)
-        p = special.betaincinv(rp.dropout_a, b, self.streams.uniform("p", keys, 0))
+        p = rng.beta(rp.dropout_a, b, n)
         cohort = -1 if source == INITIAL else int(self.cal.month_index(np.array([times[0]]))[0])
         acquired = np.full(n, -1.0) if source == INITIAL else times
         ids = self.customers.append(

@@ -59,30 +59,48 @@ class FollowUps:
             return 0.0
         return self.blocks.take(id(dist), dist.sample) * scale
 
-    def _parent(self, cid: int) -> tuple[Any, ...]:
+    def _fate(self, cid: int, answered: bool, t: float) -> tuple[int, int, float] | None:
+        """(kind, pool, arrival) of the follow-up ``cid`` calls for, or None. Reads only the
+        fate columns first: most contacts end here, so this is the hot path."""
         base = self.table.n
         if cid >= base:
-            return self.pending[cid - base]
-        t = self.table
-        return tuple(t.buffer(f)[cid] for f in self.FIELDS)
+            row = self.pending[cid - base]
+            pool, resolved, escalate, retry, fdelay, rdelay = row[3], row[9], row[10], row[11], row[12], row[13]
+        else:
+            buf = self.table.buffer
+            if answered:
+                escalate, resolved = buf("escalate")[cid], buf("resolved")[cid]
+                if resolved and not escalate:
+                    return None
+            elif not buf("retry")[cid]:
+                return None
+            pool, resolved, escalate, retry = buf("pool")[cid], buf("resolved")[cid], buf("escalate")[cid], True
+            fdelay, rdelay = buf("followup_delay_min")[cid], buf("retry_delay_min")[cid]
+        if answered:
+            if escalate:
+                return ESCALATION, TIER2, t
+            if not resolved:
+                return REPEAT, int(pool), t + fdelay
+            return None
+        if retry:
+            return RETRY, int(pool), t + rdelay
+        return None
 
     def on_done(self, cid: int, answered: bool, t: float) -> None:
         """Queue callback: create the follow-up contact of ``cid`` if its fate calls for one."""
-        (customer, order, reason, pool, _, _, _, _, _, resolved, escalate, retry, fdelay, rdelay) = self._parent(cid)
-        if answered:
-            if escalate:
-                kind, new_pool, arrival = ESCALATION, TIER2, t
-            elif not resolved:
-                kind, new_pool, arrival = REPEAT, int(pool), t + fdelay
-            else:
-                return
-        elif retry:
-            kind, new_pool, arrival = RETRY, int(pool), t + rdelay
-        else:
+        fate = self._fate(cid, answered, t)
+        if fate is None:
             return
+        kind, new_pool, arrival = fate
         if arrival >= self.end_min:
             return
         m = self.m
+        base = self.table.n
+        if cid >= base:
+            customer, order, reason = self.pending[cid - base][:3]
+        else:
+            buf = self.table.buffer
+            customer, order, reason = buf("customer")[cid], buf("order")[cid], buf("reason")[cid]
         r = int(reason)
         handle_dist = m.tier2_handle if new_pool == TIER2 else m.handle[r][new_pool]
         handle = self._sample(handle_dist) * m.handle_factor
