@@ -70,38 +70,41 @@ class Exponential(_Dist):
         return -self.mean * np.log1p(-np.asarray(u))
 
 
-class Lognormal(_Dist):
+class _MeanCV(_Dist):
+    """A two-parameter family stated by its mean and coefficient of variation."""
+
+    mean: float = Field(gt=0)
+    cv: float = Field(gt=0, le=20)
+
+    @property
+    def variance(self) -> float:
+        return (self.cv * self.mean) ** 2
+
+
+class Lognormal(_MeanCV):
     """Lognormal with the given mean and coefficient of variation."""
 
     dist: Literal["lognormal"] = "lognormal"
-    mean: float = Field(gt=0)
-    cv: float = Field(gt=0, le=20)
 
     @property
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
+    def log_params(self) -> tuple[float, float]:
+        """(mu, sigma) of the underlying normal."""
+        sigma2 = math.log1p(self.cv**2)
+        return math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        sigma2 = math.log1p(self.cv**2)
-        mu = math.log(self.mean) - sigma2 / 2
-        return rng.lognormal(mu, math.sqrt(sigma2), size)
+        mu, sigma = self.log_params
+        return rng.lognormal(mu, sigma, size)
 
     def quantile(self, u: np.ndarray) -> np.ndarray:
-        sigma2 = math.log1p(self.cv**2)
-        mu = math.log(self.mean) - sigma2 / 2
-        return np.exp(mu + math.sqrt(sigma2) * special.ndtri(u))
+        mu, sigma = self.log_params
+        return np.exp(mu + sigma * special.ndtri(u))
 
 
-class Gamma(_Dist):
+class Gamma(_MeanCV):
     """Gamma with the given mean and coefficient of variation (shape = 1/cv^2)."""
 
     dist: Literal["gamma"] = "gamma"
-    mean: float = Field(gt=0)
-    cv: float = Field(gt=0, le=20)
-
-    @property
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         shape = 1.0 / self.cv**2
@@ -112,16 +115,11 @@ class Gamma(_Dist):
         return special.gammaincinv(shape, u) * (self.mean / shape)
 
 
-class Weibull(_Dist):
+class Weibull(_MeanCV):
     """Weibull with the given mean and coefficient of variation."""
 
     dist: Literal["weibull"] = "weibull"
-    mean: float = Field(gt=0)
     cv: float = Field(gt=0.05, le=20)
-
-    @property
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
 
     @property
     def shape(self) -> float:
