@@ -2,7 +2,7 @@
 
 Loads the Compare page, picks scenarios and a baseline in the shared selector, checks every number
 in the KPI table against the stored summary and paired differences, downloads the CSV, saves the
-README screenshot (docs/dashboard.png), runs a what-if and finds its numbers in the table, zooms the
+README screenshot (dashboard/screenshot.png), runs a what-if and finds its numbers in the table, zooms the
 peak page to the Black Friday week, and sees a damaged run folder greyed out with its problem.
 """
 
@@ -27,7 +27,7 @@ from sim.summary import paired_differences
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "dashboard.png"
+SCREENSHOT = ROOT / "dashboard" / "screenshot.png"
 WHATIF_TIMEOUT_MS = 180_000
 
 
