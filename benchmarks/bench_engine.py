@@ -28,7 +28,7 @@ TARGET_ORDERS_PER_S = 50_000
 HORIZONS = (10, 100, 1000)  # about 1e4, 1e5, 1e6 orders
 
 
-def _scenario(days: int):  # noqa: ANN202
+def _scenario(days: int):
     from sim.loader import deep_merge, resolve_raw, scenario_from_dict
 
     return scenario_from_dict(deep_merge(resolve_raw(BASELINE), {"horizon_days": days}))
@@ -36,7 +36,7 @@ def _scenario(days: int):  # noqa: ANN202
 
 def one(days: int, rep: int) -> None:
     """Child process: one replication, report JSON on stdout."""
-    import sim.engine  # noqa: F401  (import cost outside the timing)
+    import sim.engine
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scenario = _scenario(days)

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash.development.base_component import Component
 
+import sim.formatting as fmt
 from dashboard import figures as fg
 from dashboard.data import ScenarioFile
 from sim.results import METRICS
@@ -91,12 +92,12 @@ def warnings_block(warnings: Sequence[str]) -> html.Div | None:
 
 def _value_cell(row: Any) -> html.Td:
     unit = row.unit
-    interval = fg.format_interval(row.ci_low, row.ci_high, unit)
+    interval = fmt.format_interval(row.ci_low, row.ci_high, unit)
     if row.n == 0:
         interval = NOT_REACHED if row.metric == "ltv_payback_months" else "not reported"
     return html.Td(
         [
-            html.Span(fg.format_value(row.mean, unit), className="cx-v"),
+            html.Span(fmt.format_value(row.mean, unit), className="cx-v"),
             html.Span(interval, className="cx-ci"),
         ],
         className="cx-value",
@@ -111,9 +112,9 @@ def _diff_cell(row: Any) -> html.Td:
     paired = "paired" if row.paired is True or row.paired == 1 else "unpaired"
     return html.Td(
         [
-            html.Span(fg.format_diff(row.diff_mean, unit), className="cx-v"),
+            html.Span(fmt.format_diff(row.diff_mean, unit), className="cx-v"),
             html.Span(
-                fg.format_interval(row.diff_ci_low, row.diff_ci_high, unit, diff=True),
+                fmt.format_interval(row.diff_ci_low, row.diff_ci_high, unit, diff=True),
                 className="cx-ci",
             ),
         ],
@@ -224,8 +225,8 @@ def headline_cards(frame: pd.DataFrame, scenarios: Sequence[str], reps: dict[str
                 )
                 continue
             r = rows.loc[scen]
-            value = fg.format_value(r["mean"], r["unit"])
-            interval = fg.format_interval(r["ci_low"], r["ci_high"], r["unit"])
+            value = fmt.format_value(r["mean"], r["unit"])
+            interval = fmt.format_interval(r["ci_low"], r["ci_high"], r["unit"])
             extra = []
             n = int(r["n"]) if not pd.isna(r["n"]) else 0
             if n == 0:
@@ -238,7 +239,7 @@ def headline_cards(frame: pd.DataFrame, scenarios: Sequence[str], reps: dict[str
             diff = None
             if r["verdict"] != fg.BASELINE and n > 0 and not pd.isna(r["diff_mean"]):
                 diff = html.Span(
-                    fg.format_diff(r["diff_mean"], r["unit"]),
+                    fmt.format_diff(r["diff_mean"], r["unit"]),
                     className="cx-chip",
                     style=fg.VERDICT_STYLE.get(r["verdict"], {}),
                     title=fg.VERDICT_HELP.get(r["verdict"], ""),

@@ -19,6 +19,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import stats
 
+from sim.formatting import (
+    BASELINE,
+    BETTER,
+    CHANGED,
+    NO_INTERVAL,
+    UNCLEAR,
+    WORSE,
+    format_diff,
+    format_value,
+    verdict,
+)
 from sim.results import COST_TO_SERVE, METRICS, POOLS
 from sim.scenario import REASONS
 from sim.summary import CONFIDENCE, MIN_SHARED_PAIRS, mean_ci, welch_ci
@@ -43,87 +54,9 @@ POOL_COLOURS: dict[str, str] = {
     "social": "#9467bd",
     "tier2": "#8c564b",
 }
-MINUS = "−"
-
-# ----------------------------------------------------------------------------- formatting
-
-_COUNT_UNITS = {"orders", "customers", "contacts"}
-
-
-def _num(x: object) -> float:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return v
-
-
-def _signed(text: str, negative: bool, signed: bool) -> str:
-    if negative:
-        return MINUS + text
-    return ("+" + text) if signed else text
-
-
-def format_value(value: object, unit: str, signed: bool = False) -> str:
-    """Human text for a KPI value in its unit (``signed``: always show + or −). NaN is "—"."""
-    v = _num(value)
-    if not math.isfinite(v):
-        return "—"
-    neg, a = v < 0, abs(v)
-    if unit == "share":
-        if signed:
-            return _signed(f"{a * 100:.2f} pp", neg, signed)
-        return _signed(f"{a * 100:.1f}%", neg, signed)
-    if unit == "USD":
-        return _signed(f"${a:,.0f}" if a >= 1000 else f"${a:,.2f}", neg, signed)
-    if unit == "USD/order":
-        return _signed(f"${a:,.2f}", neg, signed)
-    if unit == "months":
-        return _signed(f"{a:.1f}", neg, signed)
-    if unit == "minutes":
-        return _signed(f"{a:.2f} min" if a < 10 else f"{a:,.1f} min", neg, signed)
-    if unit == "points":
-        return _signed(f"{a:.1f}", neg, signed)
-    if unit == "contacts/order":
-        return _signed(f"{a:.3f}", neg, signed)
-    if unit in _COUNT_UNITS:
-        return _signed(f"{a:,.0f}" if a >= 100 else f"{a:,.1f}", neg, signed)
-    return _signed(f"{a:,.4g}", neg, signed)
-
-
-def format_diff(value: object, unit: str) -> str:
-    """A difference: always signed; shares in percentage points."""
-    return format_value(value, unit, signed=True)
-
-
-def format_ratio(value: object) -> str:
-    """A ratio such as an ROI: two decimals, signed minus, "—" when undefined."""
-    v = _num(value)
-    if not math.isfinite(v):
-        return "—"
-    return _signed(f"{abs(v):.2f}", v < 0, False)
-
-
-def format_interval(low: object, high: object, unit: str, diff: bool = False) -> str:
-    """``low – high`` (or ``low to high`` for differences); "no interval" when it is undefined."""
-    lo, hi = _num(low), _num(high)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return "no interval"
-    if diff:
-        return f"{format_diff(lo, unit)} to {format_diff(hi, unit)}"
-    return f"{format_value(lo, unit)} – {format_value(hi, unit)}"
-
 
 # ----------------------------------------------------------------------------- KPI table
 
-BETTER, WORSE, CHANGED, UNCLEAR, NO_INTERVAL, BASELINE = (
-    "better",
-    "worse",
-    "changed",
-    "no clear difference",
-    "no interval",
-    "baseline",
-)
 VERDICT_STYLE: dict[str, dict[str, str]] = {
     BETTER: {"color": "#116329", "backgroundColor": "#dafbe1"},
     WORSE: {"color": "#a40e26", "backgroundColor": "#ffebe9"},
@@ -141,26 +74,6 @@ VERDICT_HELP: dict[str, str] = {
     NO_INTERVAL: "too few replications for an interval",
     BASELINE: "the baseline",
 }
-
-
-def verdict(mean_diff: float, ci_low: float, ci_high: float, better: str) -> str:
-    """How a difference from the baseline reads: better / worse / changed / no clear difference.
-
-    A difference counts only when its 95% interval excludes zero; then ``better`` says which sign
-    is good (``"higher"``, ``"lower"``; ``"neutral"`` gives ``changed``).
-    """
-    d, lo, hi = _num(mean_diff), _num(ci_low), _num(ci_high)
-    if not math.isfinite(d):
-        return NO_INTERVAL
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return NO_INTERVAL
-    if lo <= 0 <= hi:
-        return UNCLEAR
-    if better == "higher":
-        return BETTER if d > 0 else WORSE
-    if better == "lower":
-        return BETTER if d < 0 else WORSE
-    return CHANGED
 
 
 METRIC_LABELS: dict[str, str] = {

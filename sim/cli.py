@@ -26,6 +26,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from sim.experiment import ExperimentError, run_experiment, with_horizon
+from sim.formatting import BETTER, CHANGED, WORSE, format_value, verdict
 from sim.loader import ScenarioError, load_scenario
 from sim.results import METRICS
 from sim.scenario import Scenario
@@ -270,25 +271,7 @@ def _run_with_progress(
 
 
 def _fmt(value: float, unit: str, signed: bool = False) -> str:
-    """A KPI value for a table: shares as % (differences in percentage points), money in $,
-    millions as M."""
-    if value is None or math.isnan(value):
-        return "n/a"
-    a = abs(value)
-    if unit == "share":
-        text, suffix = f"{100 * a:.1f}", (" pp" if signed else "%")
-    elif a >= 1e6:
-        text, suffix = f"{a / 1e6:,.2f}", "M"
-    elif a >= 1000:
-        text, suffix = f"{a:,.0f}", ""
-    elif unit.startswith("USD") or a >= 1 or a == 0:
-        text, suffix = (f"{a:.1f}" if a >= 100 and not unit.startswith("USD") else f"{a:.2f}"), ""
-    else:
-        text, suffix = f"{a:.3g}", ""
-    zero = text.strip("0.,") == ""
-    sign = "" if zero else ("-" if value < 0 else ("+" if signed else ""))
-    money = "$" if unit.startswith("USD") else ""
-    return f"{sign}{money}{text}{suffix}"
+    return format_value(value, unit, signed)
 
 
 def _cell(mean: float, lo: float, hi: float, unit: str, signed: bool = False) -> str:
@@ -334,14 +317,13 @@ def _summary_table(
     return table
 
 
+_VERDICT_COLOUR = {BETTER: "green", WORSE: "red", CHANGED: "bold"}
+
+
 def _diff_style(metric: str, lo: float, hi: float) -> str:
-    if math.isnan(lo) or math.isnan(hi) or (lo <= 0 <= hi):
-        return ""
     better = METRICS[metric].better if metric in METRICS else "neutral"
-    if better == "neutral":
-        return "bold"
-    up = lo > 0
-    return "green" if (up == (better == "higher")) else "red"
+    mid = (lo + hi) / 2 if not (math.isnan(lo) or math.isnan(hi)) else math.nan
+    return _VERDICT_COLOUR.get(verdict(mid, lo, hi, better), "")
 
 
 def _diff_table(

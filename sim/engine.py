@@ -16,20 +16,31 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import simpy
 from scipy import special
 
 from sim import metrics
 from sim.calendar import MIN_PER_DAY, MIN_PER_HOUR, Calendar, demand_factors, sample_times_in_days
 from sim.contacts import BOT, CONTACT_COLUMNS, ContactModel, human_contact_draws, triggered_contacts
-from sim.delivery import DAMAGED, FAILED, LATE, LOST, defective_share_by_day, deliver, outcome_shares_by_day
+from sim.delivery import (
+    DAMAGED,
+    FAILED,
+    LOST,
+    defective_share_by_day,
+    deliver,
+    outcome_shares_by_day,
+)
 from sim.followups import FollowUps
 from sim.ledger import Ledger
 from sim.loyalty import ProgramEffects
 from sim.queueing import ContactCentre, PoolSpec
 from sim.results import POOLS, ReplicationResult
-from sim.returns import EXCHANGE, REFUND, category_return_probability, request_returns, warranty_claims
+from sim.returns import (
+    EXCHANGE,
+    category_return_probability,
+    request_returns,
+    warranty_claims,
+)
 from sim.rng import Streams
 from sim.scenario import CHANNELS, REASONS, Membership, Scenario
 from sim.staffing import PoolSchedule, pool_schedule

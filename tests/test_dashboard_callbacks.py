@@ -21,6 +21,7 @@ import yaml
 from dash import no_update
 from plotly.utils import PlotlyJSONEncoder
 
+import sim.formatting as fmt
 from dashboard import components as cx
 from dashboard import data, shell
 from dashboard import figures as fg
@@ -124,23 +125,23 @@ def test_compare_table_shows_the_stored_summary_and_paired_differences(
     assert len(values) == 2 * stored.summary["metric"].nunique()
     for (metric, scen), cell in values.items():
         row = summary.loc[(scen, metric)]
-        assert texts(cell)[0] == fg.format_value(row["mean"], METRICS[metric].unit)
+        assert texts(cell)[0] == fmt.format_value(row["mean"], METRICS[metric].unit)
     assert {s for _, s in dcells} == {"ai_assistant"}  # no difference column for the baseline
     checked = 0
     for (metric, scen), cell in dcells.items():
         d = diffs.loc[(scen, metric)]
         unit, better = METRICS[metric].unit, METRICS[metric].better
-        assert texts(cell)[0] == fg.format_diff(d["mean_diff"], unit)
+        assert texts(cell)[0] == fmt.format_diff(d["mean_diff"], unit)
         assert (
-            texts(cell)[1] == fg.format_interval(d["ci_low"], d["ci_high"], unit, diff=True)
+            texts(cell)[1] == fmt.format_interval(d["ci_low"], d["ci_high"], unit, diff=True)
             or d["n"] < 2
         )
-        expected = fg.verdict(d["mean_diff"], d["ci_low"], d["ci_high"], better)
+        expected = fmt.verdict(d["mean_diff"], d["ci_low"], d["ci_high"], better)
         assert props(cell)["data-verdict"] == expected
         assert props(cell)["style"] == fg.VERDICT_STYLE[expected]
-        checked += expected in (fg.BETTER, fg.WORSE)
+        checked += expected in (fmt.BETTER, fmt.WORSE)
     assert checked > 0  # the AI assistant changes something significantly (containment at least)
-    assert props(dcells[("containment_rate", "ai_assistant")])["data-verdict"] == fg.BETTER
+    assert props(dcells[("containment_rate", "ai_assistant")])["data-verdict"] == fmt.BETTER
 
 
 def test_headline_cards(src: data.DataSource, keys: list[str]) -> None:
@@ -292,7 +293,7 @@ def test_roi_page_numbers(world: dict[str, Any], src: data.DataSource, keys: lis
     assert res.program_cost.mean > 0  # the assistant costs money
     body = ltv.update_roi(keys, keys[0], "ai_assistant", ["automation", "not_a_category"])
     cost_cell = next(c for c in walk(body) if props(c).get("id") == "ltv-roi-cost")
-    assert cost_cell.children.startswith(fg.format_diff(res.program_cost.mean, "USD"))
+    assert cost_cell.children.startswith(fmt.format_diff(res.program_cost.mean, "USD"))
     variants = ltv.update_ltv(keys, keys[0], "nope")
     assert (
         variants[1] == [{"label": "ai_assistant", "value": "ai_assistant"}]
@@ -508,7 +509,7 @@ def test_run_whatif_writes_a_run_that_joins_the_selection(
     stored = load_run(runs, new[0].run_id).summary.set_index(["scenario", "metric"])
     label = "baseline_more_chat"
     got = texts(cells(body, "value")[("cost_to_serve_per_order", label)])[0]
-    assert got == fg.format_value(
+    assert got == fmt.format_value(
         stored.loc[(label, "cost_to_serve_per_order"), "mean"], "USD/order"
     )
     assert props(cells(body, "diff")[("cost_to_serve_per_order", label)])["title"].endswith(

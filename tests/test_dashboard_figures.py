@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sim.formatting as fmt
 from dashboard import figures as fg
 from sim.results import COST_TO_SERVE, METRICS
 from sim.summary import mean_ci, paired_differences, summarize, welch_ci
@@ -30,14 +31,14 @@ from sim.summary import mean_ci, paired_differences, summarize, welch_ci
     ],
 )
 def test_format_value(value: float, unit: str, text: str) -> None:
-    assert fg.format_value(value, unit) == text
+    assert fmt.format_value(value, unit) == text
 
 
 def test_format_diff_is_signed_and_shares_are_percentage_points() -> None:
-    assert fg.format_diff(0.0123, "share") == "+1.23 pp"
-    assert fg.format_diff(-0.17, "USD/order") == "−$0.17"
-    assert fg.format_interval(-0.3, 0.1, "USD/order", diff=True) == "−$0.30 to +$0.10"
-    assert fg.format_interval(math.nan, 1.0, "share") == "no interval"
+    assert fmt.format_diff(0.0123, "share") == "+1.23 pp"
+    assert fmt.format_diff(-0.17, "USD/order") == "−$0.17"
+    assert fmt.format_interval(-0.3, 0.1, "USD/order", diff=True) == "−$0.30 to +$0.10"
+    assert fmt.format_interval(math.nan, 1.0, "share") == "no interval"
 
 
 # ----------------------------------------------------------------------------- verdicts and the KPI table
@@ -46,20 +47,20 @@ def test_format_diff_is_signed_and_shares_are_percentage_points() -> None:
 @pytest.mark.parametrize(
     ("diff", "lo", "hi", "better", "expected"),
     [
-        (-0.02, -0.03, -0.01, "lower", fg.BETTER),  # churn down, interval excludes 0
-        (0.02, 0.01, 0.03, "lower", fg.WORSE),  # churn up
-        (0.02, 0.01, 0.03, "higher", fg.BETTER),  # csat up
-        (-0.02, -0.03, -0.01, "higher", fg.WORSE),
-        (0.02, 0.01, 0.03, "neutral", fg.CHANGED),  # occupancy: a change, no direction
-        (0.02, -0.01, 0.05, "higher", fg.UNCLEAR),  # interval includes 0
-        (0.0, 0.0, 0.0, "lower", fg.UNCLEAR),  # identical in every replication
-        (0.5, 0.5, 0.5, "lower", fg.WORSE),  # deterministic, non-zero
-        (0.02, math.nan, math.nan, "higher", fg.NO_INTERVAL),  # one replication
-        (math.nan, math.nan, math.nan, "higher", fg.NO_INTERVAL),
+        (-0.02, -0.03, -0.01, "lower", fmt.BETTER),  # churn down, interval excludes 0
+        (0.02, 0.01, 0.03, "lower", fmt.WORSE),  # churn up
+        (0.02, 0.01, 0.03, "higher", fmt.BETTER),  # csat up
+        (-0.02, -0.03, -0.01, "higher", fmt.WORSE),
+        (0.02, 0.01, 0.03, "neutral", fmt.CHANGED),  # occupancy: a change, no direction
+        (0.02, -0.01, 0.05, "higher", fmt.UNCLEAR),  # interval includes 0
+        (0.0, 0.0, 0.0, "lower", fmt.UNCLEAR),  # identical in every replication
+        (0.5, 0.5, 0.5, "lower", fmt.WORSE),  # deterministic, non-zero
+        (0.02, math.nan, math.nan, "higher", fmt.NO_INTERVAL),  # one replication
+        (math.nan, math.nan, math.nan, "higher", fmt.NO_INTERVAL),
     ],
 )
 def test_verdict_rules(diff: float, lo: float, hi: float, better: str, expected: str) -> None:
-    assert fg.verdict(diff, lo, hi, better) == expected
+    assert fmt.verdict(diff, lo, hi, better) == expected
 
 
 def kpis_frame() -> pd.DataFrame:
@@ -99,11 +100,11 @@ def test_kpi_table_difference_is_the_paired_mean_difference() -> None:
             assert row["paired"]
             assert row["mean"] == pytest.approx(x.mean())
     verdicts = frame.set_index(["metric", "scenario"])["verdict"]
-    assert verdicts[("churn_rate_monthly", "baseline")] == fg.BASELINE
-    assert verdicts[("churn_rate_monthly", "alerts")] == fg.BETTER  # churn is "lower is better"
-    assert verdicts[("churn_rate_monthly", "cheap")] == fg.WORSE
-    assert verdicts[("csat", "cheap")] == fg.WORSE
-    assert verdicts[("csat", "alerts")] == fg.UNCLEAR  # the noise averages to 0: interval spans 0
+    assert verdicts[("churn_rate_monthly", "baseline")] == fmt.BASELINE
+    assert verdicts[("churn_rate_monthly", "alerts")] == fmt.BETTER  # churn is "lower is better"
+    assert verdicts[("churn_rate_monthly", "cheap")] == fmt.WORSE
+    assert verdicts[("csat", "cheap")] == fmt.WORSE
+    assert verdicts[("csat", "alerts")] == fmt.UNCLEAR  # the noise averages to 0: interval spans 0
     assert frame.loc[frame["metric"] == "csat", "unit"].iloc[0] == METRICS["csat"].unit
 
 

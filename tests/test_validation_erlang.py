@@ -79,7 +79,7 @@ def _theory_inputs(scenario: object) -> tuple[float, float, int]:
     lam = s.demand.new_customers_per_day / 1440.0  # type: ignore[attr-defined]
     phone = s.contacts.channels["phone"]  # type: ignore[attr-defined]
     mean_service = s.contacts.reasons["billing"].handle_time_min["phone"].mean  # type: ignore[attr-defined]
-    servers = int(round(phone.staffing[0].agents_by_hour[0] * (1 - phone.shrinkage)))
+    servers = round(phone.staffing[0].agents_by_hour[0] * (1 - phone.shrinkage))
     return lam, mean_service, servers
 
 

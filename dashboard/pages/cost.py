@@ -6,6 +6,7 @@ from typing import Any
 
 from dash import Input, Output, dcc, html
 
+import sim.formatting as fmt
 from dashboard import components as cx
 from dashboard import figures as fg
 from dashboard.pages.common import comparison_or_message, page_header
@@ -41,9 +42,9 @@ def breakdown_table(breakdown: Any, order: list[str], baseline: str) -> html.Tab
         vals = pivot.loc[groups].sum() if g == "Total" else pivot.loc[g]
         cells = [html.Td(g)]
         for s in order:
-            txt = fg.format_value(vals[s], "USD/order")
+            txt = fmt.format_value(vals[s], "USD/order")
             if s != baseline:
-                txt += f" ({fg.format_diff(vals[s] - vals[baseline], 'USD/order')})"
+                txt += f" ({fmt.format_diff(vals[s] - vals[baseline], 'USD/order')})"
             cells.append(html.Td(txt))
         rows.append(html.Tr(cells, className="cx-total" if g == "Total" else None))
     return html.Table(

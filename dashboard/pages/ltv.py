@@ -6,6 +6,7 @@ from typing import Any
 
 from dash import Input, Output, State, dcc, html
 
+import sim.formatting as fmt
 from dashboard import components as cx
 from dashboard import data
 from dashboard import figures as fg
@@ -80,7 +81,7 @@ def payback_summary(comp: data.Comparison, curves: Any) -> html.Table:
             n = int(r["n"])
             if n == 0:
                 return "not within follow-up"
-            txt = f"{fg.format_value(r['mean'], unit)} ({fg.format_interval(r['ci_low'], r['ci_high'], unit)})"
+            txt = f"{fmt.format_value(r['mean'], unit)} ({fmt.format_interval(r['ci_low'], r['ci_high'], unit)})"
             total = comp.reps.get(scen, n)
             return txt + (
                 f", reached in {n}/{total}" if metric == "ltv_payback_months" and n < total else ""
@@ -91,7 +92,7 @@ def payback_summary(comp: data.Comparison, curves: Any) -> html.Table:
             html.Tr(
                 [
                     html.Td(scen),
-                    html.Td(fg.format_value(t["cac"], "USD/order").replace("/order", "")),
+                    html.Td(fmt.format_value(t["cac"], "USD/order").replace("/order", "")),
                     html.Td(
                         cx.fmt_month(t["payback_month"]),
                         **cx.data_attrs(scenario=scen, kind="payback"),
@@ -154,12 +155,12 @@ def update_ltv(
 
 def roi_stats(res: fg.RoiResult) -> html.Table:
     def est(e: fg.Estimate, unit: str) -> str:
-        return f"{fg.format_diff(e.mean, unit)} ({fg.format_interval(e.ci_low, e.ci_high, unit, diff=True)})"
+        return f"{fmt.format_diff(e.mean, unit)} ({fmt.format_interval(e.ci_low, e.ci_high, unit, diff=True)})"
 
     roi = (
         "not defined"
         if res.roi is None
-        else f"{fg.format_ratio(res.roi.mean)} ({fg.format_ratio(res.roi.ci_low)} to {fg.format_ratio(res.roi.ci_high)})"
+        else f"{fmt.format_ratio(res.roi.mean)} ({fmt.format_ratio(res.roi.ci_low)} to {fmt.format_ratio(res.roi.ci_high)})"
     )
     payback = cx.fmt_month(res.payback_month)
     if res.payback_early is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import sim.formatting as fmt
 from dashboard import figures as fg
 from dashboard.data import make_key
 from sim.results import METRICS
@@ -86,16 +87,16 @@ def test_compare_page_numbers_match_the_stored_run(
     for (metric, scen), (text, ci, _) in values.items():
         row = summary.loc[(scen, metric)]
         unit = METRICS[metric].unit
-        assert text == fg.format_value(row["mean"], unit), (metric, scen)
+        assert text == fmt.format_value(row["mean"], unit), (metric, scen)
         if row["n"] >= 2:
-            assert ci == fg.format_interval(row["ci_low"], row["ci_high"], unit), (metric, scen)
+            assert ci == fmt.format_interval(row["ci_low"], row["ci_high"], unit), (metric, scen)
     shown_diffs = table_cells(page, "diff")
     assert {s for _, s in shown_diffs} == {"ai_assistant", "proactive_alerts"}
     coloured = 0
     for (metric, scen), (text, _ci, verdict) in shown_diffs.items():
         d = diffs.loc[(scen, metric)]
-        assert text == fg.format_diff(d["mean_diff"], METRICS[metric].unit), (metric, scen)
-        assert verdict == fg.verdict(
+        assert text == fmt.format_diff(d["mean_diff"], METRICS[metric].unit), (metric, scen)
+        assert verdict == fmt.verdict(
             d["mean_diff"], d["ci_low"], d["ci_high"], METRICS[metric].better
         )
         coloured += verdict in (fg.BETTER, fg.WORSE)
@@ -171,7 +172,7 @@ def test_whatif_runs_in_the_background_and_joins_the_comparison(
     checked = 0
     for (metric, scen), (text, _ci, _v) in values.items():
         if scen == "e2e_more_chat":
-            assert text == fg.format_value(
+            assert text == fmt.format_value(
                 summary.loc[(scen, metric), "mean"], METRICS[metric].unit
             )
             checked += 1
@@ -179,7 +180,7 @@ def test_whatif_runs_in_the_background_and_joins_the_comparison(
     diffs = paired_differences(stored.kpis, "baseline").set_index(["scenario", "metric"])
     d = diffs.loc[("e2e_more_chat", "service_level_chat")]
     shown = table_cells(page, "diff")[("service_level_chat", "e2e_more_chat")]
-    assert shown[0] == fg.format_diff(d["mean_diff"], "share")
+    assert shown[0] == fmt.format_diff(d["mean_diff"], "share")
     # the what-if's own unedited copy became the baseline (paired, same seeds)
     assert page.inner_text("#shell-baseline") == label_base
 
