@@ -216,5 +216,8 @@ def triggered_contacts(
         j = slice(k, k + len(cb))
         rows["pool"][j] = pool[cb]
         rows["kind"][j] = COME_BACK
-        rows["arrival_min"][j] = arrival[cb] + m.come_back_delay_hours.sample(rng, len(cb)) * MIN_PER_HOUR
+        back = arrival[cb] + m.come_back_delay_hours.sample(rng, len(cb)) * MIN_PER_HOUR
+        if m.hour_weights is not None:
+            back = at_contact_hours(back, arrival[cb], m.hour_weights, rng)
+        rows["arrival_min"][j] = back
     return rows

@@ -8,13 +8,14 @@ in a Python list until the engine flushes them into the contact table once a day
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sim.calendar import MIN_PER_HOUR
+from sim.calendar import MIN_PER_DAY, MIN_PER_HOUR
 from sim.contacts import ESCALATION, REPEAT, RETRY, TIER2, ContactModel
 from sim.distributions import Dist
 from sim.tables import Columns
@@ -53,6 +54,23 @@ class FollowUps:
         self.end_min = end_min
         self.pending: list[tuple[Any, ...]] = []
         self.submit: Callable[[int, int, float, float, float], None] | None = None
+        w = model.hour_weights
+        self.hour_cdf: list[float] | None = None
+        if w is not None:
+            cdf = np.cumsum(np.asarray(w, dtype=float) / sum(w))
+            cdf[-1] = 1.0
+            self.hour_cdf = cdf.tolist()
+
+    def _at_contact_hours(self, arrival: float, trigger: float) -> float:
+        """Scalar twin of contacts.at_contact_hours: keep the day, take the hour from the contact
+        profile (uniform within it), a day later if that would come before the trigger."""
+        assert self.hour_cdf is not None
+        u = self.blocks.take("u", _uniform)
+        hour = bisect.bisect_right(self.hour_cdf, u)
+        lower = self.hour_cdf[hour - 1] if hour else 0.0
+        frac = (u - lower) / max(self.hour_cdf[hour] - lower, 1e-300)
+        t = math.floor(arrival / MIN_PER_DAY) * MIN_PER_DAY + (hour + min(max(frac, 0.0), 1.0 - 1e-12)) * MIN_PER_HOUR
+        return t + MIN_PER_DAY if t < trigger else t
 
     def _sample(self, dist: Dist | None, scale: float = 1.0) -> float:
         if dist is None:
@@ -92,6 +110,8 @@ class FollowUps:
         if fate is None:
             return
         kind, new_pool, arrival = fate
+        if kind != ESCALATION and self.hour_cdf is not None:
+            arrival = self._at_contact_hours(arrival, t)
         if arrival >= self.end_min:
             return
         m = self.m
