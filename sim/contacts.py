@@ -123,7 +123,7 @@ def _by_group(keys: np.ndarray, n_groups: int) -> list[tuple[int, np.ndarray]]:
     order = np.argsort(keys, kind="stable")
     counts = np.bincount(keys, minlength=n_groups)
     bounds = np.concatenate(([0], np.cumsum(counts)))
-    return [(g, order[bounds[g] : bounds[g + 1]]) for g in np.flatnonzero(counts)]
+    return [(int(g), order[bounds[g] : bounds[g + 1]]) for g in np.flatnonzero(counts)]
 
 
 def at_contact_hours(

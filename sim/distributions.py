@@ -31,10 +31,6 @@ class _Dist(BaseModel):
         """Inverse CDF at probabilities ``u`` in (0, 1): draws from given uniforms (common random numbers)."""
         raise NotImplementedError
 
-    def scaled(self, factor: float) -> Dist:
-        """The same shape with every draw multiplied by ``factor`` (mean scales, cv does not)."""
-        return self.model_copy(update={"mean": self.mean * factor})  # type: ignore[attr-defined]
-
 
 class Deterministic(_Dist):
     """Always ``mean``."""

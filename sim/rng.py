@@ -27,7 +27,7 @@ class Streams:
         self.seed = int(seed)
         self.replication = int(replication)
 
-    def uniform(self, purpose: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def uniform(self, purpose: str, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
         """Uniforms in (0, 1) that depend only on (seed, replication, purpose, a, b): a counter-based
         hash (splitmix64). Used for per-customer draws, e.g. ``a`` = customer key and ``b`` = order
         number, so the same customer makes the same draw in every scenario (common random numbers)."""

@@ -526,7 +526,7 @@ class HelpdeskOutage(Model):
     kind: Literal["helpdesk_outage"] = "helpdesk_outage"
     start: dt.datetime
     end: dt.datetime
-    channels: list[Channel] = Field(default=list(CHANNELS), min_length=1)
+    channels: list[Channel] = Field(default=["chat", "email", "phone", "social"], min_length=1)
 
 
 Incident = Annotated[CarrierMeltdown | DefectiveBatch | DemandSpike | HelpdeskOutage, Field(discriminator="kind")]
