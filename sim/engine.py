@@ -142,6 +142,8 @@ class Replication:
         self.daily_contacts = np.zeros((days, len(POOLS)), dtype=np.int64)
         self.daily_reasons = np.zeros((days, len(REASONS)), dtype=np.int64)
         self.active = 0
+        self.today = 0  # the day being simulated
+        self.batch = 0  # order batch within the day (a purchase can fall due later the same day)
 
         self.schedules: dict[str, PoolSchedule] = {}
         specs = []
@@ -251,7 +253,7 @@ class Replication:
         c.buffer("dropped")[gone] = True
         c.buffer("dropped_min")[gone] = t[drop]
         c.buffer("next_min")[gone] = np.inf
-        self.daily["dropouts"][day] = len(gone)
+        self.daily["dropouts"][day] += len(gone)
         self.active -= len(gone)
         return ids[~drop], t[~drop]
 
@@ -281,7 +283,7 @@ class Replication:
         value = np.round(s.demand.order_value_usd.quantile(self.streams.uniform("value", keys, k)), 2)
         discount = np.where(kind == WINBACK_ORDER, s.loyalty.winback.discount_share if s.loyalty.winback else 0.0, 0.0)
         revenue = np.round(value * (1.0 - discount), 2)
-        rng = self.streams.get("orders", day)
+        rng = self.streams.get("orders", day, self.batch)
         category = np.searchsorted(self.cat_cdf, rng.random(n) * self.cat_cdf[-1], side="right").astype(np.int8)
         f = s.fulfilment
         led.book("order_revenue", t, revenue, cust)
@@ -308,7 +310,7 @@ class Replication:
         first_id = self.orders.n
         order_ids = np.arange(first_id, first_id + n)
         damaged_return = rng.random(n) < s.returns.damaged_return_probability
-        dl = deliver(t, self.outcome_shares[day], float(self.defective[day]), s, self.streams.get("delivery", day), ~damaged_return)
+        dl = deliver(t, self.outcome_shares[day], float(self.defective[day]), s, self.streams.get("delivery", day, self.batch), ~damaged_return)
         self.orders.append(
             customer=cust, order_min=t, value_usd=value, revenue_usd=revenue, kind=kind, category=category,
             outcome=dl.outcome, ship_min=dl.ship_min, promised_min=dl.promised_min,
@@ -342,7 +344,9 @@ class Replication:
         delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), np.shape(t))
         keep = np.isfinite(t) & (delta != 0)
         if keep.any():
-            self.effects.add(np.floor(t[keep] / MIN_PER_DAY), customer=cust[keep], delta=delta[keep])
+            # today's effects were applied at the start of the day: a later one counts from tomorrow
+            day = np.maximum(np.floor(t[keep] / MIN_PER_DAY), self.today + 1)
+            self.effects.add(day, customer=cust[keep], delta=delta[keep])
 
     def _delivery_effects(self, day: int, cust: np.ndarray, value: np.ndarray, dl: Any) -> None:
         s, led = self.s, self.ledger
@@ -362,7 +366,7 @@ class Replication:
             cost = value[reship] * f.cogs_share + f.shipping_cost_usd + f.fulfilment_cost_usd
             led.book("reships", dl.reship_min[reship], -cost, cust[reship])
         ap = s.loyalty.appeasement
-        rng = self.streams.get("appeasement", day)
+        rng = self.streams.get("appeasement", day, self.batch)
         p = np.where(dl.late & ~lost, ap.on_late, 0.0) + np.where(lost | (dl.outcome == DAMAGED), ap.on_lost_or_damaged, 0.0)
         give = rng.random(len(cust)) < p
         if give.any():
@@ -380,7 +384,7 @@ class Replication:
     ) -> Any:
         s, led = self.s, self.ledger
         r, fx, f = s.returns, s.experience.effects, s.fulfilment
-        rt = request_returns(dl.delivered_min, category, learning, damaged_return, s, self.streams.get("returns", day))
+        rt = request_returns(dl.delivered_min, category, learning, damaged_return, s, self.streams.get("returns", day, self.batch))
         o = rt.order
         cu = cust[o]
         acc = rt.accepted
@@ -419,7 +423,7 @@ class Replication:
         self, day: int, cust: np.ndarray, order_ids: np.ndarray, t: np.ndarray, dl: Any, learning: np.ndarray, rt: Any
     ) -> None:
         s, m = self.s, self.model
-        rng = self.streams.get("contacts", day)
+        rng = self.streams.get("contacts", day, self.batch)
         notes = s.notifications
         issue = dl.late | (dl.outcome == FAILED) | (dl.outcome == LOST)
         p_wismo = np.where(
@@ -442,7 +446,7 @@ class Replication:
             late = np.flatnonzero(rt.refund_late)
             trig = rt.receive_min[late] + s.returns.refund_contact_threshold_days * MIN_PER_DAY
             parts.append((R["return_refund"], trig, m.probability_if_issue[R["return_refund"]], cust[o[late]], order_ids[o[late]]))
-        w_idx, w_t = warranty_claims(dl.resolved_min, s, self.streams.get("warranty", day))
+        w_idx, w_t = warranty_claims(dl.resolved_min, s, self.streams.get("warranty", day, self.batch))
         if len(w_idx):
             self.ledger.book("warranty", w_t, -s.warranty.cost_usd, cust[w_idx])
             self._effect(w_t, cust[w_idx], s.experience.effects.warranty_claim)
@@ -545,6 +549,7 @@ class Replication:
         refer = promoter & (rng.random(len(cust)) < d.referral_probability_per_promoter)
         if refer.any():
             t = got["t"][refer] + d.referral_delay_days.sample(rng, int(refer.sum())) * MIN_PER_DAY
+            t = np.maximum(t, (day + 1) * MIN_PER_DAY)  # today's arrivals are drawn already
             self.referrals.add(np.floor(t / MIN_PER_DAY), t=t)
 
     def _lapse_checks(self, day: int) -> None:
@@ -564,6 +569,7 @@ class Replication:
         rng = self.streams.get("winback", day)
         respond = rng.random(len(cust)) < wb.response_probability
         when = t[respond] + wb.response_delay_days.sample(rng, int(respond.sum())) * MIN_PER_DAY
+        when = np.maximum(when, (day + 1) * MIN_PER_DAY)  # today's win-back orders are placed already
         self.winback_due.add(np.floor(when / MIN_PER_DAY), customer=cust[respond], t=when)
 
     def _renew(self, day: int) -> None:
@@ -603,6 +609,7 @@ class Replication:
         t_start = time.perf_counter()
         self._seed_initial()
         for day in range(self.cal.days):
+            self.today, self.batch = day, 0
             self._apply_effects(day)
             new_ids, new_t = self._acquire(day)
             rep_ids, rep_t = self._decide(day)
@@ -613,10 +620,15 @@ class Replication:
                 np.full(len(new_ids), NEW, np.int8), np.full(len(rep_ids), REPEAT_ORDER, np.int8),
                 np.full(len(wb_ids), WINBACK_ORDER, np.int8),
             ])
-            self.daily["orders"][day] = len(cust)
-            self.daily["repeat_orders"][day] = len(rep_ids)
             self.daily["winback_orders"][day] = len(wb_ids)
-            self._place_orders(day, cust, t, kind)
+            while len(cust):
+                self.daily["orders"][day] += len(cust)
+                self.daily["repeat_orders"][day] += int((kind == REPEAT_ORDER).sum())
+                self._place_orders(day, cust, t, kind)
+                # a customer's next purchase may fall due later today: decide it now
+                self.batch += 1
+                cust, t = self._decide(day)
+                kind = np.full(len(cust), REPEAT_ORDER, np.int8)
             self._submit_contacts(day)
             # hourly steps bound how late a lazily detected abandonment (and so a retry) can be seen
             for hour in range(1, 25):

@@ -196,3 +196,11 @@ def test_common_random_numbers_shrink_the_variance_of_differences() -> None:
     paired = [simulate(variant, SEED, r).kpis["contacts_per_order"] - simulate(base, SEED, r).kpis["contacts_per_order"] for r in range(reps)]
     indep = [simulate(variant, SEED + 1, r).kpis["contacts_per_order"] - simulate(base, SEED, r).kpis["contacts_per_order"] for r in range(reps)]
     assert np.var(paired, ddof=1) < np.var(indep, ddof=1) / 4
+
+
+def test_no_customer_is_left_without_a_next_decision(finished: Replication) -> None:
+    """Every customer still active has a would-be purchase after the horizon: none fell through
+    (e.g. a purchase due later on the day it was scheduled)."""
+    cu = finished.result.events["customers"]  # type: ignore[attr-defined]
+    alive = ~cu["dropped"]
+    assert (cu.loc[alive, "next_min"] >= finished.end_min).all()
