@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from calibration.commands import calibrate_command, import_anonbank_command, synth_history_command
 from sim.experiment import ExperimentError, run_experiment, with_horizon
 from sim.formatting import BETTER, CHANGED, WORSE, format_value, verdict
 from sim.loader import ScenarioError, load_scenario
@@ -611,6 +612,11 @@ def compare(
     _stdout().print(_diff_table(diffs, summary, metrics, baseline))
     if export is not None:
         typer.echo(f"Exported {export_table(diffs, export)}")
+
+
+app.command("calibrate")(calibrate_command)
+app.command("synth-history")(synth_history_command)
+app.command("import-anonbank")(import_anonbank_command)
 
 
 @app.command("runs")
