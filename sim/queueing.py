@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (a duck-typed _Fire event is pushed onto SimPy's typed event queue on purpose; see _Fire)
 """Contact-centre queueing core: FCFS agent pools with time-varying staffing and abandonment.
 
 A lean SimPy model. Time is in **minutes** (float) since the scenario start, the same clock as
@@ -9,11 +11,19 @@ Design (why it is fast)
   contacts in an arrival-ordered buffer (a sorted batch list fed by :meth:`ContactCentre.submit_batch`
   plus a small heap fed by :meth:`ContactCentre.submit`). Because service is FCFS, the queue is
   simply the prefix of that buffer whose arrival time has passed.
-* An arrival needs a SimPy event only when the pool has an idle server (one "wake-up" event at
-  the next arrival time, at most one live per pool). When every server is busy, arrivals simply
-  accumulate in the buffer and the next service completion pulls the head of the queue.
-* Each started service schedules exactly one pre-triggered event (a lean ``Timeout``) whose
-  callback records the contact, frees the server, pulls the next contact and calls ``on_done``.
+* An arrival that finds an idle server needs no event of its own: it is *pre-started*. When a
+  server is idle at ``now`` and the next buffered arrival ``a > now`` lies before the pool's next
+  staffing change (so capacity is constant until then), the contact is started right away for
+  time ``a`` (start ``a``, completion scheduled at ``a + service``, server counted busy). This is
+  exact unless a contact with an earlier arrival is submitted later; then every pre-start of that
+  pool starting after it is *revoked* (its completion event is neutralised, the server freed and
+  the contact put back into the buffer) and the pool pulls again. Only an arrival at or after the
+  next staffing change needs a "wake-up" event (at most one live per pool). When every server is
+  busy, arrivals simply accumulate in the buffer and the next service completion pulls the head
+  of the queue.
+* Each started service schedules exactly one pre-triggered event (a minimal slotted event pushed
+  straight onto the SimPy queue) whose callback records the contact, frees the server, pulls the
+  next contact and calls ``on_done``. A revoked pre-start's event stays queued with no callback.
 * Abandonment is lazy: when a server pulls from the queue it discards contacts whose deadline
   (arrival + patience) has passed and records them as abandoned at their deadline. Under FCFS this
   is exact: such a contact could only have started if a server had freed while it was at the head of
@@ -29,7 +39,12 @@ resolved by the next run.
 
 Floating point: SimPy schedules by relative delay, so the clock reached at a wake-up is
 ``now + (arrival - now)``, which can differ from ``arrival`` by one ulp; a contact that finds an
-idle server may therefore show a wait of ~1e-13 minutes instead of exactly 0.
+idle server may therefore show a wait of ~1e-13 minutes instead of exactly 0 (pre-started
+contacts start exactly at their arrival).
+
+Ties with pre-starts: a pre-start at ``s`` is revoked by a later single submission arriving
+strictly before ``s``, and by a batch contact arriving at or before ``s`` if the pre-started
+contact was singly submitted (batch contacts go first at ties) and its service has not ended.
 
 Validated in ``tests/test_queueing.py`` against Erlang C/A, an exact FCFS recursion (pathwise) and
 pathwise invariants under time-varying staffing.
@@ -38,9 +53,11 @@ pathwise invariants under time-varying staffing.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
+from typing import Any
 
 import numpy as np
 import simpy
@@ -193,18 +210,34 @@ class _Done(simpy.Event):
         env.schedule(self, NORMAL, delay)
 
 
+class _Fire:
+    """A minimal pre-triggered event for service completions, pushed straight onto the SimPy
+    event queue (all ``Environment.step`` needs is ``callbacks``, ``_ok`` and ``_value``).
+    ``callbacks`` is a shared one-element tuple; setting it to ``()`` neutralises the event
+    (revoked pre-start), and SimPy sets it to ``None`` once processed."""
+
+    __slots__ = ("_value", "callbacks")
+    _ok = True
+    _value: Any  # the record tuple handed to the completion callback
+    callbacks: Any  # tuple of callbacks, () when revoked, None once processed
+
+
 class _Pool:
     """Mutable state of one pool; its methods are SimPy callbacks (internal).
 
     Buffers hold not-yet-started contacts as tuples: the sorted batch buffer ``buf`` of
     ``(arrival, id, service, deadline)`` read from ``pos``, and the heap ``heap`` of
-    ``(arrival, seq, id, service, deadline)`` for single submissions. Finished contacts are
+    ``(arrival, seq, id, service, deadline)`` for single submissions. Pre-started contacts (see
+    the module docstring) are kept in ``pre`` as ``(start, item, event)`` in non-decreasing start
+    order, where ``item`` is the buffer tuple (4 fields: batch buffer; 5: heap) and ``event`` its
+    pending completion; entries whose start is in the past are pruned lazily. ``busy`` counts
+    them from the moment they are pre-started. Finished contacts are
     appended to ``rec`` as ``(id, arrival, start, end)`` when their service ends, and to ``ab`` as
     ``(id, arrival, deadline)`` when found abandoned.
     """
 
     __slots__ = (
-        "_complete_cb",
+        "_complete_cbs",
         "_wake_cb",
         "ab",
         "abandons",
@@ -213,11 +246,13 @@ class _Pool:
         "cap",
         "change_k",
         "change_pos",
+        "change_t",
         "env",
         "heap",
         "index",
         "on_done",
         "pos",
+        "pre",
         "rec",
         "spec",
         "wake_at",
@@ -236,9 +271,11 @@ class _Pool:
         self.heap: list[tuple[float, int, int, float, float]] = []
         self.busy = 0
         self.wake_at = _INF
+        self.pre: deque[tuple[float, tuple, _Fire]] = deque()
+        self.change_t = _INF
         self.rec: list[tuple[int, float, float, float]] = []
         self.ab: list[tuple[int, float, float]] = []
-        self._complete_cb = self._complete
+        self._complete_cbs = (self._complete,)
         self._wake_cb = self._wake
         # Staffing schedule: chained events at boundaries where the server count changes.
         k0 = spec.interval_index(env.now)
@@ -253,6 +290,7 @@ class _Pool:
         if self.change_pos < len(self.change_k):
             k = self.change_k[self.change_pos]
             t = k * self.spec.interval_min
+            self.change_t = t
             # URGENT priority: a staffing change at time t applies before any arrival or
             # completion at t, so contacts starting exactly at a boundary see the new staffing.
             ev = simpy.Event(self.env)
@@ -260,6 +298,8 @@ class _Pool:
             ev._value = k
             ev.callbacks.append(self._on_change)
             self.env.schedule(ev, URGENT, max(t - self.env.now, 0.0))
+        else:
+            self.change_t = _INF
 
     def _on_change(self, ev: simpy.Event) -> None:
         self.change_pos += 1
@@ -275,19 +315,56 @@ class _Pool:
         if self.busy < self.cap:
             self._pull(self.env._now)
 
-    def _complete(self, ev: simpy.Event) -> None:
+    def _complete(self, ev: _Fire) -> None:
         rec = ev._value
         self.rec.append(rec)
-        self.busy -= 1
-        if self.busy < self.cap:
-            self._pull(rec[3])
+        busy = self.busy - 1
+        self.busy = busy
+        if busy < self.cap:
+            now = rec[3]
+            buf = self.buf
+            pos = self.pos
+            # Fast path (the common case): no single submissions buffered and exactly one server
+            # free; the batch head either waits (start it now) or arrives later before the next
+            # staffing change (pre-start it). Anything else goes through _pull.
+            if busy + 1 == self.cap and not self.heap and pos < len(buf):
+                item = buf[pos]
+                a = item[0]
+                if a <= now:
+                    if item[3] >= now:
+                        svc = item[2]
+                        env = self.env
+                        f = _Fire()
+                        f.callbacks = self._complete_cbs
+                        f._value = (item[1], a, now, now + svc)
+                        heappush(env._queue, (env._now + svc, NORMAL, next(env._eid), f))
+                        self.pos = pos + 1
+                        self.busy = busy + 1
+                    else:
+                        self._pull(now)
+                elif a < self.change_t:
+                    end = a + item[2]
+                    env = self.env
+                    t_env = env._now
+                    f = _Fire()
+                    f.callbacks = self._complete_cbs
+                    f._value = (item[1], a, a, end)
+                    heappush(env._queue, (end if end > t_env else t_env, NORMAL, next(env._eid), f))
+                    self.pos = pos + 1
+                    self.busy = busy + 1
+                    self._add_pre(a, item, f, now)
+                else:
+                    self._pull(now)
+            else:
+                self._pull(now)
         if self.on_done is not None:
             self.on_done(rec[0], True, rec[3])
 
     def _pull(self, now: float) -> None:
         """Start queued contacts on free servers (FCFS) at time ``now`` (= env.now), recording
-        contacts whose deadline passed as abandoned; schedule a wake-up for the next arrival if
-        servers are left idle."""
+        contacts whose deadline passed as abandoned; pre-start future arrivals before the next
+        staffing change on servers left idle, and schedule a wake-up for the next arrival if
+        servers are still idle."""
         busy = self.busy
         cap = self.cap
         buf = self.buf
@@ -295,20 +372,45 @@ class _Pool:
         pos = self.pos
         heap = self.heap
         env = self.env
-        complete = self._complete_cb
+        queue = env._queue
+        eid = env._eid
+        t_env = env._now
+        cbs = self._complete_cbs
         abandoned: list[tuple[int, float, float]] | None = None
         while busy < cap:
             if heap and (pos >= n or heap[0][0] < buf[pos][0]):
                 a = heap[0][0]
                 if a > now:
+                    if a < self.change_t:
+                        # Pre-start (see the module docstring).
+                        item = heappop(heap)
+                        end = a + item[3]
+                        ev = _Fire()
+                        ev.callbacks = cbs
+                        ev._value = (item[2], a, a, end)
+                        heappush(queue, (end if end > t_env else t_env, NORMAL, next(eid), ev))
+                        self._add_pre(a, item, ev, now)
+                        busy += 1
+                        continue
                     if a < self.wake_at:
                         self.wake_at = a
                         _Done(env, a - now, a, self._wake_cb)
                     break
                 a, _, cid, svc, dl = heappop(heap)
             elif pos < n:
-                a, cid, svc, dl = buf[pos]
+                item = buf[pos]  # type: ignore[assignment]  # batch tuples have 4 fields, heap tuples 5
+                a, cid, svc, dl = item
                 if a > now:
+                    if a < self.change_t:
+                        pos += 1
+                        end = a + svc
+                        ev = _Fire()
+                        ev.callbacks = cbs
+                        ev._value = (cid, a, a, end)
+                        heappush(queue, (end if end > t_env else t_env, NORMAL, next(eid), ev))
+                        self._add_pre(a, item, ev, now)
+                        busy += 1
+                        continue
                     if a < self.wake_at:
                         self.wake_at = a
                         _Done(env, a - now, a, self._wake_cb)
@@ -322,7 +424,10 @@ class _Pool:
                 abandoned.append((cid, a, dl))
                 continue
             busy += 1
-            _Done(env, svc, (cid, a, now, now + svc), complete)
+            ev = _Fire()
+            ev.callbacks = cbs
+            ev._value = (cid, a, now, now + svc)
+            heappush(queue, (t_env + svc, NORMAL, next(eid), ev))
         self.pos = pos
         self.busy = busy
         if abandoned is not None:
@@ -332,11 +437,21 @@ class _Pool:
                 for cid, _, dl in abandoned:
                     on_done(cid, False, dl)
 
+    def _add_pre(self, a: float, item: tuple, ev: _Fire, now: float) -> None:
+        """Remember a pre-start (pruning entries that started before ``now`` now and then)."""
+        pre = self.pre
+        if len(pre) >= 64:
+            while pre and pre[0][0] < now:
+                pre.popleft()
+        pre.append((a, item, ev))
+
     # -- buffer management ------------------------------------------------------------------
     def add_batch(
         self, arrival: np.ndarray, cid: np.ndarray, svc: np.ndarray, dl: np.ndarray
     ) -> None:
         """Merge a batch (arrays, any order) into the sorted buffer."""
+        if self.pre and arrival.size:
+            self.revoke(float(arrival.min()), True)
         pos = self.pos
         if pos < len(self.buf):
             ra, rc, rs, rd = zip(*self.buf[pos:], strict=True)
@@ -357,14 +472,49 @@ class _Pool:
         self.pos = 0
         self.maybe_wake()
 
+    def revoke(self, a0: float, batch: bool) -> None:
+        """Undo the pre-starts that a contact arriving at ``a0`` (from a batch if ``batch``, else a
+        single submission) would precede in FCFS order: every pre-start with start ``> a0``, and
+        for a batch contact also pending single-submitted pre-starts with start ``== a0`` (ties
+        put batch contacts first). Their completions are neutralised, their servers freed and the
+        contacts put back into the buffers. The caller pulls again afterwards."""
+        pre = self.pre
+        back: list[tuple[float, int, float, float]] = []
+        while pre:
+            s, item, ev = pre[-1]
+            tie = batch and s == a0 and len(item) == 5 and ev.callbacks is not None
+            if not (s > a0 or tie):
+                break
+            pre.pop()
+            ev.callbacks = ()  # the event still fires, with no effect
+            self.busy -= 1
+            if len(item) == 5:
+                heappush(self.heap, item)
+            else:
+                back.append(item)
+        if back:
+            back.reverse()
+            m = len(back)
+            buf, pos = self.buf, self.pos
+            if pos >= m and all(buf[pos - m + i] is back[i] for i in range(m)):
+                self.pos = pos - m
+            else:
+                self.buf = back + buf[pos:]
+                self.pos = 0
+
     def maybe_wake(self) -> None:
-        """Schedule a wake-up at the head arrival if a server is idle (after a submission)."""
+        """After a submission, if a server is idle: pre-start future arrivals (pull), or schedule a
+        wake-up at the head arrival if it has already arrived."""
         if self.busy >= self.cap:
             return
         head = self.head_arrival()
-        if head < self.wake_at:
+        now = self.env._now
+        if head > now:
+            if head < _INF:
+                self._pull(now)
+        elif head < self.wake_at:
             self.wake_at = head
-            _Done(self.env, max(head - self.env._now, 0.0), head, self._wake_cb)
+            _Done(self.env, 0.0, head, self._wake_cb)
 
     def head_arrival(self) -> float:
         a = self.buf[self.pos][0] if self.pos < len(self.buf) else _INF
@@ -410,8 +560,22 @@ class _Pool:
             j += 1
         return q + j - self.pos
 
+    def future_prestarts(self, now: float) -> int:
+        """Pre-started contacts whose start is still in the future (not yet busy at ``now``)."""
+        k = 0
+        for item in reversed(self.pre):
+            if item[0] <= now:
+                break
+            k += 1
+        return k
+
     def not_started(self) -> int:
-        return len(self.buf) - self.pos + len(self.heap)
+        """Contacts not started at env.now: buffered, or pre-started for a future start."""
+        return len(self.buf) - self.pos + len(self.heap) + self.future_prestarts(self.env._now)
+
+    def busy_now(self) -> int:
+        """Servers serving a contact at env.now (pre-starts in the future excluded)."""
+        return self.busy - self.future_prestarts(self.env._now)
 
     def take_records(self) -> list[ContactRecords]:
         """Finished records accumulated since the last call, as arrays."""
@@ -526,7 +690,10 @@ class ContactCentre:
             dl = _INF
         self._seq += 1
         heappush(p.heap, (arrival, self._seq, int(contact_id), float(service_min), float(dl)))
-        if p.busy < p.cap and arrival < p.wake_at:
+        if p.pre and p.pre[-1][0] > arrival:
+            p.revoke(arrival, False)
+            p.maybe_wake()
+        elif p.busy < p.cap and arrival < p.wake_at:
             p.maybe_wake()
 
     def submit_batch(
@@ -617,7 +784,7 @@ class ContactCentre:
 
     def busy_servers(self, pool: int) -> int:
         """Servers currently serving a contact in ``pool``."""
-        return self._pools[pool].busy
+        return self._pools[pool].busy_now()
 
     def queue_length(self, pool: int) -> int:
         """Contacts that have arrived in ``pool`` and not started (may include contacts past their
@@ -626,4 +793,4 @@ class ContactCentre:
 
     def pending(self) -> int:
         """Submitted contacts not yet recorded as finished: not started, or in service."""
-        return sum(p.not_started() + p.busy for p in self._pools)
+        return sum(p.not_started() + p.busy_now() for p in self._pools)

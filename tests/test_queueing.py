@@ -344,7 +344,12 @@ def test_time_varying_servers_pathwise(inst, servers_list) -> None:
     servers = np.array([*servers_list, max(1, servers_list[-1])])  # capacity returns at the end
     spec = PoolSpec("p", 5.0, servers, abandons)
     rec = by_id(
-        run_centre([spec], np.zeros(n, np.int64), arrival, service, patience, batch_min=13.0), n
+        run_centre(
+            [spec], np.zeros(n, np.int64), arrival, service, patience, batch_min=13.0,
+            # run past the last zero-capacity interval, so every contact can be served
+            tail_min=len(servers) * 5.0 + float(service.sum()) + 1.0,
+        ),
+        n,
     )
     check_pathwise_invariants(rec, spec, patience)
 
@@ -641,3 +646,124 @@ def test_interval_stats_against_direct_loops() -> None:
     expected = df.iloc[8:12].reset_index(drop=True)
     assert part.drop(columns=["interval"]).equals(expected.drop(columns=["interval"]))
     assert part["interval"].tolist() == [8, 9, 10, 11]
+
+
+# --------------------------------------------------------------------------------------------
+# pre-starts revoked by later submissions with an earlier arrival
+# --------------------------------------------------------------------------------------------
+def test_dynamic_submit_with_earlier_arrival_revokes_prestart() -> None:
+    """One server. Contact 1 (arrival 10) is pre-started when contact 0 ends at 1; contact 0's
+    on_done then submits contact 2 arriving at 8, which must go first (FCFS): 2 runs [8, 13) and
+    1 runs [13, 18). Introspection stays truthful at env.now in between."""
+    env = simpy.Environment()
+    spec = PoolSpec("email", 30.0, np.array([1]), False)
+
+    def on_done(cid: int, answered: bool, t: float) -> None:
+        if cid == 0:
+            centre.submit(0, 2, 8.0, 5.0, math.inf)
+
+    centre = ContactCentre(env, [spec], on_done)
+    centre.submit_batch(
+        np.zeros(2, np.int64),
+        np.arange(2),
+        np.array([0.0, 10.0]),
+        np.array([1.0, 5.0]),
+        np.full(2, np.inf),
+    )
+    centre.run_until(2.0)
+    rec = centre.drain()
+    assert rec.contact_id.tolist() == [0]
+    assert centre.pending() == 2 and centre.busy_servers(0) == 0 and centre.queue_length(0) == 0
+    centre.run_until(9.0)
+    assert centre.drain().contact_id.tolist() == []
+    assert centre.pending() == 2 and centre.busy_servers(0) == 1 and centre.queue_length(0) == 0
+    centre.run_until(11.0)
+    assert centre.pending() == 2 and centre.busy_servers(0) == 1 and centre.queue_length(0) == 1
+    centre.run_until(100.0)
+    rec = centre.drain()
+    rec = rec.select(np.argsort(rec.contact_id))
+    assert rec.contact_id.tolist() == [1, 2]
+    np.testing.assert_array_equal(rec.start_min, [13.0, 8.0])
+    np.testing.assert_array_equal(rec.end_min, [18.0, 13.0])
+    assert centre.pending() == 0 and centre.busy_servers(0) == 0
+
+
+def test_batch_tie_revokes_single_submitted_prestart() -> None:
+    """Ties in arrival put batch contacts ahead of singly submitted ones, also when the single one
+    was already pre-started."""
+    env = simpy.Environment()
+    spec = PoolSpec("email", 30.0, np.array([1]), False)
+    centre = ContactCentre(env, [spec])
+    centre.submit(0, 0, 10.0, 5.0, math.inf)
+    centre.run_until(5.0)
+    assert centre.busy_servers(0) == 0 and centre.pending() == 1
+    centre.submit_batch(
+        np.zeros(1, np.int64),
+        np.array([1]),
+        np.array([10.0]),
+        np.array([2.0]),
+        np.array([math.inf]),
+    )
+    centre.run_until(100.0)
+    rec = centre.drain()
+    rec = rec.select(np.argsort(rec.contact_id))
+    np.testing.assert_array_equal(rec.start_min, [12.0, 10.0])
+
+
+@st.composite
+def followup_instance(draw):
+    inst = draw(small_instance(integer_times=draw(st.booleans())))
+    n = len(inst[0])
+    half = st.integers(0, 40).map(lambda k: k / 2.0)
+    spawn = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    delay = draw(st.lists(half, min_size=n, max_size=n))
+    f_service = draw(st.lists(half, min_size=n, max_size=n))
+    f_patience = draw(st.lists(half, min_size=n, max_size=n))
+    return inst, spawn, delay, f_service, f_patience
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(followup_instance(), st.sampled_from([7.0, 17.0, 1000.0]))
+def test_dynamic_followups_match_exact_fcfs_recursion(finst, batch_min) -> None:
+    """on_done submits follow-up contacts (arrival = end + delay, often before contacts that are
+    already pre-started, which must then be revoked). The realised contact set is fed to the exact
+    FCFS recursion (ties: batch contacts by id, then follow-ups in submission order = id order),
+    and every contact's outcome and start must match."""
+    (arrival, service, patience, servers, abandons), spawn, delay, f_service, f_patience = finst
+    n = len(arrival)
+    svc = dict(enumerate(service.tolist()))
+    pat = dict(enumerate(patience.tolist()))
+    next_id = [n]
+
+    def on_done(cid: int, answered: bool, t: float) -> None:
+        if cid < n and spawn[cid]:
+            new = next_id[0]
+            next_id[0] += 1
+            svc[new] = f_service[cid]
+            pat[new] = f_patience[cid] if abandons else math.inf
+            out[0].submit(0, new, t + delay[cid], svc[new], pat[new])
+
+    out: list = []
+    spec = PoolSpec("p", 30.0, np.array([servers]), abandons)
+    rec = run_centre(
+        [spec],
+        np.zeros(n, np.int64),
+        arrival,
+        service,
+        patience,
+        batch_min=batch_min,
+        tail_min=10_000.0,
+        on_done=on_done,
+        centre_out=out,
+    )
+    total = next_id[0]
+    rec = by_id(rec, total)
+    assert out[0].pending() == 0
+    s = np.array([svc[i] for i in range(total)])
+    p = np.array([pat[i] for i in range(total)])
+    ref_start, ref_answered = fcfs_reference(rec.arrival_min, s, p, servers)
+    assert np.array_equal(rec.answered, ref_answered)
+    ok = ref_answered
+    np.testing.assert_allclose(rec.start_min[ok], ref_start[ok], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(rec.end_min[ok], ref_start[ok] + s[ok], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(rec.end_min[~ok], (rec.arrival_min + p)[~ok])
