@@ -28,8 +28,8 @@ run: $(STAMP)
 	$(BIN)/cxsim run $(wildcard scenarios/*.yaml) --baseline baseline --reps $(REPS) --out $(RUNS)
 	$(BIN)/cxsim dashboard --runs $(RUNS)
 
-## test: the whole test suite (unit, statistical validation, CLI, browser)
-test: $(STAMP) browser-deps
+## test: the whole test suite (lint and types, unit, statistical validation, CLI, browser)
+test: $(STAMP) browser-deps lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -38,6 +38,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim calibration dashboard tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
