@@ -57,11 +57,15 @@ class Columns:
 
 
 class DayBuckets:
-    """Future work filed by the day it falls due: ``add(days, **arrays)``, then ``pop(day)``."""
+    """Future work filed by the day it falls due: ``add(days, **arrays)``, then ``pop(day)``.
+
+    ``add`` sorts a batch by day once and files, per day, only a reference to the sorted batch and
+    the row range (no per-day copies: a batch may spread over hundreds of days); ``pop`` slices and
+    joins what was filed for its day."""
 
     def __init__(self, n_days: int) -> None:
         self.n_days = n_days
-        self._items: dict[int, list[dict[str, np.ndarray]]] = defaultdict(list)
+        self._items: dict[int, list[tuple[dict[str, np.ndarray], int, int]]] = defaultdict(list)
 
     def add(self, days: np.ndarray, **arrays: np.ndarray) -> None:
         days = np.asarray(days, dtype=np.int64)
@@ -73,16 +77,18 @@ class DayBuckets:
             return
         order = np.argsort(days, kind="stable")
         days = days[order]
-        arrays = {k: np.asarray(v)[order] for k, v in arrays.items()}
-        uniq, first = np.unique(days, return_index=True)
-        bounds = [*first[1:], len(days)]
-        for d, lo, hi in zip(uniq.tolist(), first.tolist(), bounds, strict=True):
-            self._items[d].append({k: v[lo:hi] for k, v in arrays.items()})
+        batch = {k: np.asarray(v)[order] for k, v in arrays.items()}
+        starts = np.flatnonzero(np.diff(days, prepend=-1))
+        ends = [*starts[1:].tolist(), len(days)]
+        items = self._items
+        for d, lo, hi in zip(days[starts].tolist(), starts.tolist(), ends, strict=True):
+            items[d].append((batch, lo, hi))
 
     def pop(self, day: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         chunks = self._items.pop(day, [])
         if not chunks:
             return {k: np.empty(0) for k in keys}
         if len(chunks) == 1:
-            return chunks[0]
-        return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
+            batch, lo, hi = chunks[0]
+            return {k: batch[k][lo:hi] for k in keys}
+        return {k: np.concatenate([b[k][lo:hi] for b, lo, hi in chunks]) for k in keys}
