@@ -1052,6 +1052,26 @@ def daily_reasons(daily: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -
     return out.reset_index()
 
 
+
+def _share_line(
+    fig: go.Figure, d: pd.DataFrame, pool: str, colour: str, column: str, label: str, row: int, first: bool = False
+) -> None:
+    """One pool's share series (service level, abandonment, occupancy) in its panel of the peak figure."""
+    fig.add_trace(
+        go.Scatter(
+            x=d["time"],
+            y=d[column],
+            name=pool,
+            legendgroup=pool,
+            showlegend=first,
+            line={"color": colour, "width": 1.4 if first else 1.2},
+            hovertemplate=f"{pool} %{{x}}<br>{label} %{{y:.1%}}<extra></extra>",
+        ),
+        row,
+        1,
+    )
+
+
 def peak_service_figure(
     intervals: pd.DataFrame,
     daily: pd.DataFrame,
@@ -1089,18 +1109,8 @@ def peak_service_figure(
     for pool in pools:
         d = series[series["pool"] == pool]
         colour = POOL_COLOURS.get(pool, "#444")
-        fig.add_trace(
-            go.Scatter(
-                x=d["time"],
-                y=d["service_level"],
-                name=pool,
-                legendgroup=pool,
-                line={"color": colour, "width": 1.4},
-                hovertemplate=f"{pool} %{{x}}<br>service level %{{y:.1%}}<extra></extra>",
-            ),
-            1,
-            1,
-        )
+
+        _share_line(fig, d, pool, colour, "service_level", "service level", 1, first=True)
         if pool in targets:
             fig.add_trace(
                 go.Scatter(
@@ -1117,32 +1127,8 @@ def peak_service_figure(
                 1,
             )
         if d["abandonment"].fillna(0).gt(0).any():
-            fig.add_trace(
-                go.Scatter(
-                    x=d["time"],
-                    y=d["abandonment"],
-                    name=pool,
-                    legendgroup=pool,
-                    showlegend=False,
-                    line={"color": colour, "width": 1.2},
-                    hovertemplate=f"{pool} %{{x}}<br>abandoned %{{y:.1%}}<extra></extra>",
-                ),
-                2,
-                1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=d["time"],
-                y=d["occupancy"],
-                name=pool,
-                legendgroup=pool,
-                showlegend=False,
-                line={"color": colour, "width": 1.2},
-                hovertemplate=f"{pool} %{{x}}<br>occupancy %{{y:.1%}}<extra></extra>",
-            ),
-            3,
-            1,
-        )
+            _share_line(fig, d, pool, colour, "abandonment", "abandoned", 2)
+        _share_line(fig, d, pool, colour, "occupancy", "occupancy", 3)
         if pool in ("email", "tier2"):
             fig.add_trace(
                 go.Scatter(
