@@ -639,6 +639,7 @@ def _fit_contacts(p: Prepared, base: Scenario, out: _Out, rng: np.random.Generat
     cdf_h = _contact_hour_cdf(hour_shares) if hour_shares is not None else None
     _fit_handle_times(fc, base, out, rng, known)
     _fit_patience_retry(c, base, out, rng, D, cdf_h)
+    out.models["distribution_curves"] = _distribution_curves(fc)
     _fit_resolution(fc, base, out, known, D, cdf_h)
     _fit_channel_mix(fc, base, out, known)
     if (channels == "bot").any():
@@ -653,6 +654,46 @@ def _fit_contacts(p: Prepared, base: Scenario, out: _Out, rng: np.random.Generat
         for r in REASONS:
             out.why(f"contacts.reasons.{r}.probability", "no orders file: contact triggers unknown")
             out.why(f"contacts.reasons.{r}.delay_hours", "no orders file: contact triggers unknown")
+
+
+CURVE_POINTS = 120
+
+
+def _distribution_curves(fc: pd.DataFrame) -> dict[str, Any]:
+    """Empirical vs fitted curves per channel for the report (a few hundred numbers, not samples):
+    handle time as cumulative share (all reasons pooled, family by AIC), and patience as survival,
+    Kaplan-Meier against the censored fit (abandoned = event, answered = censored at its wait)."""
+    curves: dict[str, Any] = {"handle_time": {}, "patience": {}}
+    handle = fc["handle_min"].to_numpy(dtype=float)
+    wait = fc["wait_min"].to_numpy(dtype=float)
+    ab = fc["abandoned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    answered = np.isfinite(fc["answered"].to_numpy(dtype=float))
+    channels = fc["channel"].to_numpy(dtype=object)
+    for ch in sorted({str(x) for x in channels} - {"bot"}):
+        on = channels == ch
+        x = handle[on & np.isfinite(handle) & (handle > 0)]
+        if len(x) >= MIN_N_DURATION:
+            f = distfit.fit_duration(x, B=0)
+            q = np.quantile(x, np.linspace(0.005, 0.995, CURVE_POINTS))
+            curves["handle_time"][ch] = {
+                "minutes": q.tolist(), "empirical": np.linspace(0.005, 0.995, CURVE_POINTS).tolist(),
+                "fitted": (1.0 - distfit.family_sf(f.family, f.params, q)).tolist(), "family": f.family, "n": len(x),
+            }
+        event = on & ab & np.isfinite(wait) & (wait > 0)
+        cens = on & answered & ~ab & np.isfinite(wait) & (wait > 0)
+        if event.sum() >= MIN_N_DURATION // 3:
+            wv = np.concatenate([wait[event], wait[cens]])
+            av = np.concatenate([np.ones(int(event.sum()), bool), np.zeros(int(cens.sum()), bool)])
+            f = distfit.fit_patience(wv, av, B=0)
+            km = distfit.kaplan_meier(wv, av)
+            step = max(1, len(km) // CURVE_POINTS)
+            t = km["time"].to_numpy()[::step]
+            curves["patience"][ch] = {
+                "minutes": t.tolist(), "kaplan_meier": km["survival"].to_numpy()[::step].tolist(),
+                "fitted": distfit.family_sf(f.family, f.params, t).tolist(), "family": f.family,
+                "events": int(event.sum()), "censored": int(cens.sum()),
+            }
+    return curves
 
 
 def _fit_handle_times(fc: pd.DataFrame, base: Scenario, out: _Out, rng: np.random.Generator, known: np.ndarray) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from calibration.backtest import WARMUP_WEEKS, Backtest
 from calibration.fit import Calibration, _jsonable
@@ -159,9 +160,42 @@ def _arrivals_figure(cal: Calibration) -> go.Figure | None:
     return fig
 
 
+def _distributions_figure(cal: Calibration) -> go.Figure | None:
+    """Fitted vs empirical handle-time (cumulative share) and patience (survival) per channel."""
+    curves = cal.models.get("distribution_curves") or {}
+    handle, patience = curves.get("handle_time", {}), curves.get("patience", {})
+    if not handle and not patience:
+        return None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "Handle time: cumulative share (solid: data, dashed: fitted)",
+        "Patience: share still waiting (solid: Kaplan-Meier, dashed: fitted)"))
+    palette = {"chat": "#1f77b4", "email": "#2ca02c", "phone": "#d62728", "social": "#9467bd"}
+    for ch, c in handle.items():
+        color = palette.get(ch, "#555")
+        fig.add_trace(go.Scatter(x=c["minutes"], y=c["empirical"], name=f"{ch} handle time (n={c['n']:,})",
+                                 line={"color": color}, legendgroup=f"h{ch}"), 1, 1)
+        fig.add_trace(go.Scatter(x=c["minutes"], y=c["fitted"], name=f"{ch} fitted {c['family']}",
+                                 line={"color": color, "dash": "dash"}, legendgroup=f"h{ch}"), 1, 1)
+    for ch, c in patience.items():
+        color = palette.get(ch, "#555")
+        fig.add_trace(go.Scatter(x=c["minutes"], y=c["kaplan_meier"], line_shape="hv",
+                                 name=f"{ch} patience, Kaplan-Meier ({c['events']:,} abandoned, {c['censored']:,} censored)",
+                                 line={"color": color}, legendgroup=f"p{ch}"), 1, 2)
+        fig.add_trace(go.Scatter(x=c["minutes"], y=c["fitted"], name=f"{ch} fitted {c['family']}",
+                                 line={"color": color, "dash": "dash"}, legendgroup=f"p{ch}"), 1, 2)
+    fig.update_xaxes(title_text="minutes", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="minutes waited", row=1, col=2)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(height=430, margin={"t": 60, "b": 40}, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
 def figures(cal: Calibration, bt: Backtest | None) -> list[tuple[str, go.Figure]]:
     """The report's figures, in order, with an anchor name each."""
-    out: list[tuple[str, go.Figure | None]] = [("arrivals", _arrivals_figure(cal))]
+    out: list[tuple[str, go.Figure | None]] = [
+        ("arrivals", _arrivals_figure(cal)),
+        ("distributions", _distributions_figure(cal)),
+    ]
     if bt is not None:
         out += [
             ("orders", _weekly_figure(bt, "orders", "Orders", "orders/week")),
