@@ -186,13 +186,23 @@ def test_ctrl_c_cancels_pending_work_and_stops_the_workers(sigint_after: callabl
         run_experiment([long], reps=6, seed=1, workers=2)
     elapsed = time.perf_counter() - start
     assert elapsed < 10, f"Ctrl-C took {elapsed:.1f}s to stop the experiment"
-    # no pool worker is left running (the fork server itself may stay, idle)
+    # no pool worker is left running (the fork server itself may stay, idle). Only the fork
+    # server's children count: other tests' processes (e.g. a browser) may be alive meanwhile.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        workers = [
-            p for p in me.children(recursive=True) if p.parent() and p.parent().pid != me.pid
-        ]
+        workers = _pool_workers(me)
         if not workers:
             break
         time.sleep(0.1)
     assert workers == []
+
+
+def _pool_workers(me: psutil.Process) -> list[psutil.Process]:
+    out = []
+    for child in me.children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                out += child.children(recursive=True)
+        except psutil.Error:
+            continue
+    return out
