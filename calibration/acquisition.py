@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from calibration.btyd import FitResult
+from calibration.numerics import hessian_from_grad
 
 __all__ = [
     "AcquisitionFit",
@@ -118,17 +119,6 @@ def mbgnbd_loglik(params: dict[str, float], frequency: np.ndarray, recency: np.n
     return ll
 
 
-def _hessian_from_grad(grad: Callable[[np.ndarray], np.ndarray], eta: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    k = len(eta)
-    hess = np.zeros((k, k))
-    for j in range(k):
-        e = np.zeros(k)
-        step = h * max(1.0, abs(eta[j]))
-        e[j] = step
-        hess[:, j] = (grad(eta + e) - grad(eta - e)) / (2 * step)
-    return (hess + hess.T) / 2
-
-
 def _covariance(hess: np.ndarray) -> tuple[np.ndarray, str | None]:
     """Inverse of the observed information (hess of the negative log-likelihood)."""
     if not np.all(np.isfinite(hess)):
@@ -173,7 +163,7 @@ def fit_mbgnbd(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, weight
         if best is None or res.fun < best.fun:
             best = res
     eta = best.x
-    hess = _hessian_from_grad(lambda e: negll(e)[1], eta)
+    hess = hessian_from_grad(lambda e: negll(e)[1], eta, relative=True)
     cov, problem = _covariance(hess)
     notes = []
     if not best.success:
@@ -540,7 +530,7 @@ def _newton_polish(model: _Joint, eta: np.ndarray, free: np.ndarray, max_steps: 
     hess = np.eye(int(free.sum()))
     for _ in range(max_steps):
         g = grad_free(eta[free])
-        hess = _hessian_from_grad(grad_free, eta[free])
+        hess = hessian_from_grad(grad_free, eta[free], relative=True)
         try:
             step = -np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:

@@ -51,6 +51,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
+from calibration.numerics import hessian, hessian_from_grad
+
 __all__ = [
     "FitResult",
     "bgnbd_expected_purchases",
@@ -183,27 +185,7 @@ def _hessian(
 ) -> np.ndarray:
     """Numerical Hessian of ``f`` at ``eta``: central differences of the gradient if given,
     else the 4-point second-difference formula on ``f``."""
-    k = eta.size
-    H = np.empty((k, k))
-    if grad is not None:
-        h = 1e-5
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = h
-            H[:, i] = (grad(eta + e) - grad(eta - e)) / (2 * h)
-    else:
-        h = 1e-4
-        for i in range(k):
-            for j in range(i, k):
-                ei = np.zeros(k)
-                ej = np.zeros(k)
-                ei[i] = h
-                ej[j] = h
-                v = (f(eta + ei + ej) - f(eta + ei - ej) - f(eta - ei + ej) + f(eta - ei - ej)) / (
-                    4 * h * h
-                )
-                H[i, j] = H[j, i] = v
-    return 0.5 * (H + H.T)
+    return hessian_from_grad(grad, eta) if grad is not None else hessian(f, eta)
 
 
 @dataclass
@@ -533,6 +515,22 @@ def bgnbd_loglik(
     return _bgnbd_terms(theta, x, tx, t, with_grad=False)[0]
 
 
+def _rft_for_fit(
+    model: str, label: str, names: Sequence[str], frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+) -> FitResult | tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
+    """Checked (frequency, recency, T) for a fit and their compressed form:
+    ``((x, tx, t), compressed columns, weights)``, or the not-converged result when the data
+    cannot identify the model."""
+    x, tx, t = _check_rft(frequency, recency, T)
+    n = int(x.size)
+    if n == 0:
+        return _nan_result(model, names, 0, "no customers")
+    if not np.any(x > 0):
+        return _nan_result(model, names, n, f"no repeat purchases in the data: {label} parameters are not identified")
+    cols, w = _compress(x, tx, t)
+    return (x, tx, t), cols, w
+
+
 def _compress(*cols: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Unique rows and their counts (speeds up fits on discretised data such as CDNOW)."""
     stacked = np.column_stack(cols)
@@ -555,18 +553,11 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FitResu
         FitResult with params ``r`` (shape, dimensionless), ``alpha`` (time unit), ``a``, ``b``
         (dimensionless). See the module docstring for SEs, intervals and convergence checks.
     """
-    x, tx, t = _check_rft(frequency, recency, T)
+    data = _rft_for_fit("bgnbd", "BG/NBD", _BGNBD_NAMES, frequency, recency, T)
+    if isinstance(data, FitResult):
+        return data
+    (x, _, t), (xc, txc, tc), w = data
     n = int(x.size)
-    if n == 0:
-        return _nan_result("bgnbd", _BGNBD_NAMES, 0, "no customers")
-    if not np.any(x > 0):
-        return _nan_result(
-            "bgnbd",
-            _BGNBD_NAMES,
-            n,
-            "no repeat purchases in the data: BG/NBD parameters are not identified",
-        )
-    (xc, txc, tc), w = _compress(x, tx, t)
 
     def negll(eta: np.ndarray) -> float:
         ll, _ = _bgnbd_terms(np.exp(eta), xc, txc, tc, with_grad=False)
@@ -729,18 +720,11 @@ def fit_pareto_nbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Fi
         FitResult with params ``r``, ``alpha`` (purchase rate heterogeneity; alpha in the time
         unit) and ``s``, ``beta`` (dropout rate heterogeneity; beta in the time unit).
     """
-    x, tx, t = _check_rft(frequency, recency, T)
+    data = _rft_for_fit("pareto_nbd", "Pareto/NBD", _PNBD_NAMES, frequency, recency, T)
+    if isinstance(data, FitResult):
+        return data
+    (x, _, t), (xc, txc, tc), w = data
     n = int(x.size)
-    if n == 0:
-        return _nan_result("pareto_nbd", _PNBD_NAMES, 0, "no customers")
-    if not np.any(x > 0):
-        return _nan_result(
-            "pareto_nbd",
-            _PNBD_NAMES,
-            n,
-            "no repeat purchases in the data: Pareto/NBD parameters are not identified",
-        )
-    (xc, txc, tc), w = _compress(x, tx, t)
 
     def negll(eta: np.ndarray) -> float:
         ll = _pnbd_ll(np.exp(eta), xc, txc, tc)

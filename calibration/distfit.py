@@ -39,6 +39,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
+from calibration.numerics import hessian
+
 __all__ = [
     "FAMILIES",
     "DurationFit",
@@ -390,21 +392,6 @@ def _numeric_mle(
     return best[0], None
 
 
-def _hessian(f: Callable[[np.ndarray], float], eta: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    k = eta.size
-    H = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = h
-            ej[j] = h
-            H[i, j] = H[j, i] = (
-                f(eta + ei + ej) - f(eta + ei - ej) - f(eta - ei + ej) + f(eta - ei - ej)
-            ) / (4 * h * h)
-    return H
-
-
 def _se_natural(family: str, eta: np.ndarray, cov: np.ndarray) -> dict[str, float]:
     names = list(_natural(family, eta).keys())
     out: dict[str, float] = {}
@@ -467,7 +454,7 @@ def _fit_family(family: str, s: _Sample) -> FamilyFit:
         ll = _loglik(family, eta, s)
         if not math.isfinite(ll):
             raise FloatingPointError("log-likelihood not finite at the estimate")
-        H = _hessian(lambda e: -_loglik(family, e, s), eta)
+        H = hessian(lambda e: -_loglik(family, e, s), eta)
         problems = []
         se = {nm: nan for nm in p}
         if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0:
@@ -500,7 +487,7 @@ def _fit_family(family: str, s: _Sample) -> FamilyFit:
 def _delta_ci(
     family: str, eta: np.ndarray, s: _Sample
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    H = _hessian(lambda e: -_loglik(family, e, s), eta)
+    H = hessian(lambda e: -_loglik(family, e, s), eta)
     try:
         cov = np.linalg.inv(H)
     except np.linalg.LinAlgError:
