@@ -42,7 +42,7 @@ from sim.returns import (
     warranty_claims,
 )
 from sim.rng import Streams
-from sim.scenario import CHANNELS, REASONS, Membership, Scenario
+from sim.scenario import REASONS, Membership, Scenario
 from sim.staffing import PoolSchedule, pool_schedule
 from sim.tables import Columns, DayBuckets
 
@@ -655,4 +655,4 @@ def simulate(scenario: Scenario, seed: int, replication: int, events: bool = Fal
     return Replication(scenario, seed, replication, events).run()
 
 
-__all__ = ["CHANNELS", "Replication", "simulate"]
+__all__ = ["Replication", "simulate"]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sim.calendar import DAYS_PER_MONTH, MIN_PER_DAY
+from sim.contacts import COME_BACK
 from sim.ledger import CATEGORY_INDEX
 from sim.queueing import ContactRecords
 from sim.results import COST_TO_SERVE, LEDGER_CATEGORIES, POOLS, ReplicationResult
@@ -230,8 +231,6 @@ def _kpis(rep: Replication, daily: pd.DataFrame, intervals: pd.DataFrame, cohort
     tier1 = c["pool"] != POOLS.index("tier2")
     k["contacts_per_issue"] = _ratio(float(tier1.sum()), float(len(np.unique(c["order"][tier1]))))
     bot = c["pool"] < 0
-    from sim.contacts import COME_BACK
-
     came_back = int((c["kind"] == COME_BACK).sum())
     k["containment_rate"] = _ratio(float(bot.sum()) - came_back, contacts)
     k["csat"] = _ratio(daily["csat_satisfied"].sum(), daily["csat_surveyed"].sum())
