@@ -249,11 +249,32 @@ class ReasonConfig(Model):
 
 
 class StaffingPlan(Model):
-    """Agents scheduled (paid, before shrinkage) by hour of day from ``start`` until the next plan."""
+    """Agents scheduled (paid, before shrinkage) from ``start`` until the next plan.
+
+    Give either ``agents_by_hour`` (24 values, hour of day) or ``agents_by_interval`` (one value per
+    staffing interval of the day: 48 at ``interval_min: 30``), as the planner writes.
+    """
 
     start: dt.date
-    agents_by_hour: list[NonNeg] = Field(min_length=24, max_length=24)
+    agents_by_hour: list[NonNeg] | None = Field(default=None, min_length=24, max_length=24)
+    agents_by_interval: list[NonNeg] | None = Field(
+        default=None, min_length=24, max_length=96, description="Agents per staffing interval of the day."
+    )
     weekday_factors: list[NonNeg] = Field(default=[1.0] * 7, min_length=7, max_length=7)
+
+    @model_validator(mode="after")
+    def _one_profile(self) -> StaffingPlan:
+        if (self.agents_by_hour is None) == (self.agents_by_interval is None):
+            raise ValueError("give exactly one of agents_by_hour and agents_by_interval")
+        return self
+
+    def by_interval(self, interval_min: float) -> list[float]:
+        """Agents per interval of the day at ``interval_min`` (hourly values repeated)."""
+        if self.agents_by_interval is not None:
+            return list(self.agents_by_interval)
+        per_hour = int(60 // interval_min)
+        assert self.agents_by_hour is not None
+        return [a for a in self.agents_by_hour for _ in range(per_hour)]
 
 
 class SeasonalHires(Model):
@@ -535,6 +556,105 @@ Incident = Annotated[CarrierMeltdown | DefectiveBatch | DemandSpike | HelpdeskOu
 # ----------------------------------------------------------------------------- scenario
 
 
+# ----------------------------------------------------------------------------- staffing planner
+
+Pool = Literal["chat", "email", "phone", "social", "tier2"]
+
+
+class ShiftType(Model):
+    """A kind of shift a team can work (e.g. a full-time 8 h shift with a 30-minute meal break)."""
+
+    name: str = Field(min_length=1, max_length=40)
+    length_h: float = Field(gt=0, le=16, description="Start to end, hours, the break included.")
+    break_min: int = Field(default=0, ge=0, le=120, description="Unpaid meal break, minutes (0: none).")
+    break_earliest_h: float = Field(default=2.0, ge=0, description="Earliest break start, hours after the shift start.")
+    break_latest_h: float = Field(default=5.0, ge=0, description="Latest break start, hours after the shift start.")
+    earliest_start_h: float = Field(default=0.0, ge=0, lt=24, description="Earliest start, hour of day.")
+    latest_start_h: float = Field(default=23.5, ge=0, lt=24, description="Latest start, hour of day.")
+    part_time: bool = Field(default=False, description="Counts toward shifts.part_time_max_share.")
+    min_agents: int = Field(default=0, ge=0, description="Agents on a start time if it is used at all.")
+    max_agents_per_day: int | None = Field(default=None, ge=0, description="Agents on this shift type per day.")
+
+    @model_validator(mode="after")
+    def _windows(self) -> ShiftType:
+        if self.latest_start_h < self.earliest_start_h:
+            raise ValueError("latest_start_h is before earliest_start_h")
+        if self.break_min:
+            if self.break_latest_h < self.break_earliest_h:
+                raise ValueError("break_latest_h is before break_earliest_h")
+            if self.break_latest_h * 60 + self.break_min > self.length_h * 60:
+                raise ValueError("the latest break does not end inside the shift")
+        return self
+
+
+def _default_shift_types() -> list[ShiftType]:
+    return [
+        ShiftType(name="full_8h", length_h=8.5, break_min=30, break_earliest_h=3.0, break_latest_h=5.0),
+        ShiftType(name="part_6h", length_h=6.0, part_time=True),
+        ShiftType(name="part_4h", length_h=4.0, part_time=True),
+    ]
+
+
+class Shifts(Model):
+    """Rules that turn per-interval requirements into shifts (solved as a MILP, cost minimised)."""
+
+    types: list[ShiftType] = Field(default_factory=_default_shift_types, min_length=1)
+    start_step_min: int = Field(default=30, ge=15, le=240, description="Shift starts fall on this grid, minutes.")
+    part_time_max_share: Probability = Field(
+        default=0.5, description="Most agent-shifts per day that may be part-time shifts."
+    )
+    overtime_after_h: float = Field(default=8.0, gt=0, le=24, description="Paid hours of a shift beyond this earn the premium.")
+    overtime_multiplier: float = Field(default=1.5, ge=1, le=5)
+    block_days: int = Field(default=7, ge=1, le=31, description="Days solved together (shifts may cross midnight).")
+    time_limit_s: float = Field(default=10.0, gt=0, le=600, description="Solver time limit per block.")
+
+
+class PoolTargets(Model):
+    """What the planner must reach on one pool, beyond the channel's own SLA threshold and target."""
+
+    sla_target: Probability | None = Field(default=None, description="Overrides the channel's sla_target.")
+    max_abandonment: Probability | None = Field(default=None, description="Cap on the share abandoning (realtime).")
+    max_occupancy: Probability | None = Field(default=None, description="Cap on busy / staffed time.")
+    open_hours: tuple[float, float] | None = Field(
+        default=None,
+        description="Hours of day [open, close) the pool is staffed; close may exceed 24 (overnight). "
+        "Default: the intervals where the scenario's own staffing has agents.",
+    )
+    min_agents: int = Field(default=0, ge=0, description="Paid agents at least, while open.")
+
+    @model_validator(mode="after")
+    def _hours(self) -> PoolTargets:
+        if self.open_hours is not None:
+            lo, hi = self.open_hours
+            if not (0 <= lo < 24 and lo < hi <= lo + 24):
+                raise ValueError("open_hours must be [open, close) with 0 <= open < 24 and open < close <= open + 24")
+        return self
+
+
+class Planner(Model):
+    """Staffing planner. ``mode: planned`` makes ``cxsim run`` plan the pools' staffing first."""
+
+    mode: Literal["fixed", "planned"] = Field(
+        default="fixed", description="fixed: simulate the staffing as written; planned: plan it, then simulate."
+    )
+    pools: list[Pool] | None = Field(default=None, description="Pools to plan (default: every staffed pool).")
+    window_start: dt.date | None = Field(default=None, description="First day planned (default: the scenario start).")
+    window_end: dt.date | None = Field(default=None, description="Last day planned, inclusive (default: the horizon end).")
+    targets: dict[Pool, PoolTargets] = {}
+    replications: int = Field(default=2, ge=1, le=50, description="Replications per refinement iteration.")
+    max_iterations: int = Field(default=8, ge=0, le=50, description="Simulation refinement rounds (0: analytic only).")
+    include_incidents: bool = Field(
+        default=False, description="Plan for the scenario's incidents too (they are usually not foreseen)."
+    )
+    shifts: Shifts = Shifts()
+
+    @model_validator(mode="after")
+    def _window(self) -> Planner:
+        if self.window_start and self.window_end and self.window_end < self.window_start:
+            raise ValueError("window_end is before window_start")
+        return self
+
+
 class Finance(Model):
     monthly_discount_rate: float = Field(default=0.01, ge=0, le=0.5, description="For LTV discounting.")
     ltv_horizon_months: int = Field(default=12, ge=1, le=60)
@@ -562,6 +682,7 @@ class Scenario(Model):
     loyalty: Loyalty = Loyalty()
     incidents: list[Incident] = []
     finance: Finance = Finance()
+    planner: Planner = Planner()
     provenance: dict[str, object] | None = Field(
         default=None, description="Where fitted values came from (written by calibration)."
     )
@@ -582,6 +703,14 @@ class Scenario(Model):
                     f"{where}.staffing starts on {plans[0].start}, after the scenario start {self.start_date}: "
                     "the schedule does not cover the horizon"
                 )
+            per_day = 1440 // self.interval_min
+            for j, plan in enumerate(plans):
+                if plan.agents_by_interval is not None and len(plan.agents_by_interval) != per_day:
+                    raise ValueError(
+                        f"{where}.staffing[{j}].agents_by_interval has {len(plan.agents_by_interval)} values; "
+                        f"interval_min {self.interval_min} needs {per_day}"
+                    )
+        self._check_planner()
         for i, inc in enumerate(self.incidents):
             start = inc.start.date() if isinstance(inc.start, dt.datetime) else inc.start
             if start >= self.end_date:
@@ -589,3 +718,22 @@ class Scenario(Model):
             if inc.end < inc.start:
                 raise ValueError(f"incidents[{i}] ends before it starts")
         return self
+
+    def _check_planner(self) -> None:
+        pl = self.planner
+        present = set(self.contacts.channels) | ({"tier2"} if self.contacts.tier2 is not None else set())
+        for name in [*(pl.pools or []), *pl.targets]:
+            if name not in present:
+                raise ValueError(f"planner names pool {name!r}, which the scenario does not have")
+        for when, what in ((pl.window_start, "window_start"), (pl.window_end, "window_end")):
+            if when is not None and not (self.start_date <= when < self.end_date):
+                raise ValueError(f"planner.{what} {when} is outside the horizon {self.start_date}..{self.end_date}")
+        step = pl.shifts.start_step_min
+        if step % self.interval_min:
+            raise ValueError(f"planner.shifts.start_step_min {step} is not a multiple of interval_min {self.interval_min}")
+        for t in pl.shifts.types:
+            for what, minutes in (("length_h", t.length_h * 60), ("break_min", t.break_min)):
+                if abs(minutes / self.interval_min - round(minutes / self.interval_min)) > 1e-9:
+                    raise ValueError(
+                        f"planner.shifts.types[{t.name}].{what} is not a whole number of {self.interval_min}-minute intervals"
+                    )

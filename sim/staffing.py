@@ -33,12 +33,13 @@ def _hour_and_day(cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
     return day, hour
 
 
-def _plans_agents(plans: list[StaffingPlan], cal: Calendar, day: np.ndarray, hour: np.ndarray) -> np.ndarray:
+def _plans_agents(plans: list[StaffingPlan], cal: Calendar, day: np.ndarray) -> np.ndarray:
     starts = np.array([cal.day_of(p.start) for p in plans])
     which = np.searchsorted(starts, day, side="right") - 1  # validation guarantees plans[0] covers day 0
-    by_hour = np.array([p.agents_by_hour for p in plans])
+    by_interval = np.array([p.by_interval(cal.interval_min) for p in plans])
     weekday = np.array([p.weekday_factors for p in plans])
-    return by_hour[which, hour] * weekday[which, cal.weekday[day]]
+    slot = np.arange(cal.n_intervals) % cal.intervals_per_day
+    return by_interval[which, slot] * weekday[which, cal.weekday[day]]
 
 
 def pool_schedule(
@@ -47,7 +48,7 @@ def pool_schedule(
     """The per-interval schedule of a channel's (or tier 2's) agent pool."""
     day, hour = _hour_and_day(cal)
     hours = cal.interval_min / 60.0
-    paid = _plans_agents(cfg.staffing, cal, day, hour)
+    paid = _plans_agents(cfg.staffing, cal, day)
     cost = paid * cfg.hourly_cost_usd * hours
     effective = paid.copy()
     if isinstance(cfg, ChannelConfig):
