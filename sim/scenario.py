@@ -261,6 +261,11 @@ class StaffingPlan(Model):
         default=None, min_length=24, max_length=96, description="Agents per staffing interval of the day."
     )
     weekday_factors: list[NonNeg] = Field(default=[1.0] * 7, min_length=7, max_length=7)
+    premium_cost_usd_per_day: NonNeg = Field(
+        default=0.0,
+        description="Overtime premium paid on each day the plan is in force, USD (the planner writes it "
+        "for its shifts' hours beyond planner.shifts.overtime_after_h); booked as labour.",
+    )
 
     @model_validator(mode="after")
     def _one_profile(self) -> StaffingPlan:
@@ -643,6 +648,19 @@ class Planner(Model):
     targets: dict[Pool, PoolTargets] = {}
     replications: int = Field(default=2, ge=1, le=50, description="Replications per refinement iteration.")
     max_iterations: int = Field(default=8, ge=0, le=50, description="Simulation refinement rounds (0: analytic only).")
+    check_replications: int = Field(
+        default=3, ge=1, le=100,
+        description="Replications of the final check, which simulates the scheduled plan and the per-interval "
+        "Erlang plan side by side.",
+    )
+    miss_z: float = Field(
+        default=1.645,
+        ge=0,
+        le=5,
+        description="An interval (or day) misses its target when its simulated service level is below the "
+        "target by more than miss_z standard errors (binomial, on the arrivals simulated): one-sided 5% by "
+        "default, so simulation noise in quiet intervals does not drive the staffing.",
+    )
     include_incidents: bool = Field(
         default=False, description="Plan for the scenario's incidents too (they are usually not foreseen)."
     )

@@ -1,6 +1,7 @@
 """Staffing schedules -> servers and paid agent-hours per interval.
 
-Paid agents come from the dated staffing plans (agents by hour x weekday factor), seasonal hires and
+Paid agents come from the dated staffing plans (agents by hour or by interval x weekday factor, plus
+any overtime premium the plan carries), seasonal hires and
 overtime. Effective agents are paid agents less shrinkage, with seasonal hires at their ramp-up
 productivity; a help-desk outage sets effective agents to zero (they are still paid). A pool's
 servers are effective agents x concurrency (chat slots), rounded to whole servers.
@@ -42,6 +43,14 @@ def _plans_agents(plans: list[StaffingPlan], cal: Calendar, day: np.ndarray) -> 
     return by_interval[which, slot] * weekday[which, cal.weekday[day]]
 
 
+def _premium_per_interval(plans: list[StaffingPlan], cal: Calendar, day: np.ndarray) -> np.ndarray:
+    """Each plan's daily overtime premium (USD), spread evenly over the intervals of its days."""
+    starts = np.array([cal.day_of(p.start) for p in plans])
+    which = np.searchsorted(starts, day, side="right") - 1
+    per_day = np.array([p.premium_cost_usd_per_day for p in plans])
+    return per_day[which] / cal.intervals_per_day
+
+
 def pool_schedule(
     name: str, cfg: ChannelConfig | Tier2, scenario: Scenario, cal: Calendar
 ) -> PoolSchedule:
@@ -49,7 +58,7 @@ def pool_schedule(
     day, hour = _hour_and_day(cal)
     hours = cal.interval_min / 60.0
     paid = _plans_agents(cfg.staffing, cal, day)
-    cost = paid * cfg.hourly_cost_usd * hours
+    cost = paid * cfg.hourly_cost_usd * hours + _premium_per_interval(cfg.staffing, cal, day)
     effective = paid.copy()
     if isinstance(cfg, ChannelConfig):
         for hire in cfg.seasonal_hires:

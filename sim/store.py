@@ -210,11 +210,13 @@ def write_run(
     seed: int,
     reps: int,
     timings: dict[str, Any],
+    extra_tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write a complete run and return its folder ``runs_dir/<run_id>``.
 
     ``scenarios`` maps each scenario name in ``results`` to the (resolved) scenario that produced
-    them; ``timings`` is stored as given in the manifest (seconds). Everything is written to a
+    them; ``timings`` is stored as given in the manifest (seconds). ``extra_tables`` (e.g. the
+    staffing planner's ``plan`` and ``shifts``) are written as ``<name>.parquet`` beside the others. Everything is written to a
     temporary folder first and renamed into place; on any error (or Ctrl-C) the temporary folder is
     removed and the exception re-raised. Raises :class:`StoreError` when ``runs_dir`` is not writable.
     """
@@ -230,7 +232,7 @@ def write_run(
     final = runs_dir / run_id
     try:
         tmp.mkdir()
-        _write_contents(tmp, run_id, results, scenarios, seed, reps, timings)
+        _write_contents(tmp, run_id, results, scenarios, seed, reps, timings, extra_tables or {})
         if final.exists():  # never replace an existing run
             raise StoreError(f"run folder {final} already exists")
         os.rename(tmp, final)
@@ -252,6 +254,7 @@ def _write_contents(
     seed: int,
     reps: int,
     timings: dict[str, Any],
+    extra_tables: dict[str, pd.DataFrame],
 ) -> None:
     kpis = kpi_table(results)
     _write_parquet(kpis, folder / "kpis.parquet")
@@ -259,6 +262,8 @@ def _write_contents(
     _write_parquet(interval_means(results), folder / "intervals.parquet")
     _write_parquet(cohort_table(results), folder / "cohorts.parquet")
     _write_parquet(summarize(kpis), folder / "summary.parquet")
+    for name, df in extra_tables.items():
+        _write_parquet(df, folder / f"{_safe_name(name)}.parquet")
 
     events: dict[str, list[pd.DataFrame]] = {}
     for r in results:
@@ -298,6 +303,7 @@ def _write_contents(
         "resolved_scenarios": resolved,
         "timings": timings,
         "tables": {name: f"{name}.parquet" for name in TABLES},
+        "extra_tables": {name: f"{_safe_name(name)}.parquet" for name in extra_tables},
         "events": sorted(events),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
