@@ -1,22 +1,65 @@
-"""From a finished replication's state to its result tables and KPIs (definitions in sim.results)."""
+"""From a finished replication's state to its result tables and KPIs (definitions in sim.results).
+
+The engine hands its state over as a :class:`Replication` (a protocol: what this module reads),
+so this module does not import the engine and the engine imports it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from sim.calendar import DAYS_PER_MONTH, MIN_PER_DAY
-from sim.contacts import COME_BACK
-from sim.ledger import CATEGORY_INDEX
-from sim.queueing import ContactRecords
+from sim.calendar import DAYS_PER_MONTH, MIN_PER_DAY, Calendar
+from sim.contacts import COME_BACK, ContactModel
+from sim.ledger import CATEGORY_INDEX, Ledger
+from sim.queueing import ContactCentre, ContactRecords
 from sim.results import COST_TO_SERVE, LEDGER_CATEGORIES, POOLS, ReplicationResult
-from sim.scenario import CHANNELS, REASONS
+from sim.scenario import CHANNELS, REASONS, Scenario
 from sim.service_stats import interval_stats
+from sim.staffing import PoolSchedule
+from sim.tables import Columns
 
-if TYPE_CHECKING:
-    from sim.engine import Replication
+
+class Replication(Protocol):
+    """The state of a finished replication that the result tables are computed from
+    (implemented by :class:`sim.engine.Replication`). Times in minutes from the start."""
+
+    @property
+    def s(self) -> Scenario: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def rep(self) -> int: ...
+    @property
+    def events(self) -> bool: ...  # also return the event-level tables
+    @property
+    def cal(self) -> Calendar: ...
+    @property
+    def end_min(self) -> float: ...  # end of the horizon
+    @property
+    def model(self) -> ContactModel: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def centre(self) -> ContactCentre: ...
+    @property
+    def schedules(self) -> dict[str, PoolSchedule]: ...
+    @property
+    def customers(self) -> Columns: ...
+    @property
+    def orders(self) -> Columns: ...
+    @property
+    def returns(self) -> Columns: ...
+    @property
+    def contacts(self) -> Columns: ...
+    @property
+    def daily(self) -> dict[str, np.ndarray]: ...  # per-day counters, one array per name
+    @property
+    def daily_contacts(self) -> np.ndarray: ...  # (days, pools) human contacts
+    @property
+    def daily_reasons(self) -> np.ndarray: ...  # (days, reasons) contacts
 
 MONTH_MIN = DAYS_PER_MONTH * MIN_PER_DAY
 GROUP_OF = np.array([LEDGER_CATEGORIES[c] for c in LEDGER_CATEGORIES])

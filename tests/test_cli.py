@@ -72,6 +72,63 @@ def test_help_lists_every_command() -> None:
             assert word in help_text, f"{command} --help lacks {word}"
 
 
+def test_help_and_validate_do_not_load_the_heavy_layers() -> None:
+    """`cxsim --help` and `cxsim validate` stay fast: no engine, pandas, Dask, dashboard or
+    calibration (the commands that need them import them when they run)."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sim.cli import app\n"
+        "r = CliRunner()\n"
+        "assert r.invoke(app, ['--help']).exit_code == 0\n"
+        f"assert r.invoke(app, ['validate', {str(BASELINE)!r}]).exit_code == 0\n"
+        "heavy = ('dask', 'distributed', 'dash', 'dashboard', 'calibration', 'pandas', 'sim.engine')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m == 'sim.engine'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_calibration_wrappers_match_the_calibration_commands() -> None:
+    """sim/cli/history.py re-declares the calibration commands' options (so the CLI need not import
+    calibration to show them): they must stay identical to calibration/commands.py."""
+    import typer
+
+    from calibration.commands import (
+        calibrate_command,
+        import_anonbank_command,
+        synth_history_command,
+    )
+
+    def described(name: str, fn: object) -> list[tuple[object, ...]]:
+        one = typer.Typer(add_completion=False)
+        one.command(name)(fn)  # type: ignore[arg-type]
+        cmd = typer.main.get_command(one)
+        head = (cmd.name, cmd.help, cmd.short_help)
+        params = [
+            (p.name, tuple(p.opts), tuple(p.secondary_opts), p.default, p.required, p.nargs,
+             repr(getattr(getattr(p, "type_descriptor", None), "annotation", None)), getattr(p, "min", None),
+             getattr(p, "max", None), getattr(p, "is_flag", None), getattr(p, "help", None),
+             getattr(p, "show_default", None))
+            for p in cmd.params
+        ]  # fmt: skip
+        return [head, *params]
+
+    real = {
+        "calibrate": calibrate_command,
+        "synth-history": synth_history_command,
+        "import-anonbank": import_anonbank_command,
+    }
+    group = typer.main.get_command(app)
+    for name, fn in real.items():
+        wrapper = group.commands[name].callback  # type: ignore[attr-defined]
+        assert wrapper is not fn
+        assert described(name, wrapper) == described(name, fn), name
+        assert wrapper.__doc__ == fn.__doc__, name
+
+
 # ----------------------------------------------------------------------------- validate
 
 
