@@ -1,0 +1,1 @@
+"""Staffing planner: requirement, refinement by simulation, shifts."""
