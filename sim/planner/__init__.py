@@ -1,0 +1,1 @@
+"""Staffing planner: from per-interval requirements to shifts a team can work."""
