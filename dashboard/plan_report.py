@@ -38,13 +38,16 @@ DEFINITIONS = (
     "simulation corrected the analytic one; <b>Erlang per interval</b> is the analytic plan alone (Erlang A "
     "for realtime pools, a fluid backlog model for backlog pools), each interval staffed exactly to it as "
     "if shifts could start and stop anywhere; <b>scheduled</b> is what the shifts provide.</p>"
-    "<p><b>Meets target.</b> Realtime pools (chat, phone): an open interval meets the target when its "
+    "<p><b>Meets target.</b> Realtime pools (customers wait live: chat, phone): an open interval meets the target when its "
     "simulated service level -- contacts answered within the threshold over all arrivals, abandoners "
     "counting as misses -- is at least the target; the share is over open intervals with arrivals. Backlog "
     "pools (email, social, tier 2): a day meets the target when the share of that day's arrivals first "
     "responded within the threshold is at least the target; the share is over days with arrivals. "
     "Contacts arriving while a pool is closed may be impossible to answer in time; such days are planned "
-    "to answer them as soon as the pool opens.</p>"
+    "to answer them as soon as the pool opens. <b>Not significantly below</b> counts an interval or day as "
+    "meeting the target unless its simulated service level is below the target by more than "
+    "<code>planner.miss_z</code> binomial standard errors (1.645: one-sided 5%); this is the rule the "
+    "refinement stops on, so that simulation noise in quiet intervals does not drive the staffing.</p>"
     "<p><b>Coverage gap</b> is scheduled minus required agents: above zero the shifts over-staff that "
     "interval, below zero they under-staff it. Labour cost is paid hours times the hourly cost; the input "
     "plan is the scenario's own staffing over the same window.</p>"
@@ -60,20 +63,23 @@ def _usd(v: Any) -> str:
 
 
 def summary_table_html(summary: Mapping[str, Mapping[str, Any]]) -> str:
-    """One row per pool: open intervals, share meeting target (refined vs Erlang), cost vs input, iterations."""
-    head = ("<table><thead><tr><th>pool</th><th>kind</th><th>open intervals</th><th>meets target: refined</th>"
-            "<th>meets target: Erlang</th><th>labour cost</th><th>input plan cost</th><th>difference</th>"
-            "<th>iterations</th></tr></thead><tbody>")
+    """One row per pool: what is judged, share meeting target (plan vs Erlang, point estimate and
+    not significantly below), labour cost vs the input plan, refinement rounds."""
+    head = ("<table><thead><tr><th>pool</th><th>target</th><th>judged</th><th>meets target: plan</th>"
+            "<th>meets target: Erlang</th><th>not significantly below: plan</th><th>not significantly below: Erlang</th>"
+            "<th>labour cost</th><th>input plan cost</th><th>difference</th><th>rounds</th></tr></thead><tbody>")
     rows = []
     for name, s in summary.items():
         cost, base = s.get("labor_cost_usd"), s.get("labor_cost_input_usd")
         diff = "–"
         if cost is not None and base:
             diff = f"{100 * (float(cost) - float(base)) / float(base):+.1f}%"
-        kind = "realtime (per interval)" if s.get("realtime") else "backlog (per day)"
+        unit = "open intervals" if s.get("realtime") else "days"
         rows.append(
-            f"<tr><td>{html.escape(str(name))}</td><td>{kind}</td><td>{int(s.get('open_intervals', 0)):,}</td>"
+            f"<tr><td>{html.escape(str(name))}</td><td>{_pct(s.get('target'))}</td>"
+            f"<td>{int(s.get('judged', 0)):,} {unit}</td>"
             f"<td>{_pct(s.get('meet_share_refined'))}</td><td>{_pct(s.get('meet_share_erlang'))}</td>"
+            f"<td>{_pct(s.get('not_below_share_refined'))}</td><td>{_pct(s.get('not_below_share_erlang'))}</td>"
             f"<td>{_usd(cost)}</td><td>{_usd(base)}</td><td>{diff}</td><td>{html.escape(str(s.get('iterations', '–')))}</td></tr>"
         )
     return head + "".join(rows) + "</tbody></table>"

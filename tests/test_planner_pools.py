@@ -11,7 +11,13 @@ import pytest
 from sim.calendar import Calendar
 from sim.experiment import with_horizon
 from sim.loader import ScenarioError, load_scenario, scenario_from_dict
-from sim.planner.pools import coverage_from_shifts, planned_pools, pool_spec, staffing_entries, with_staffing
+from sim.planner.pools import (
+    coverage_from_shifts,
+    planned_pools,
+    pool_spec,
+    staffing_entries,
+    with_staffing,
+)
 from sim.staffing import pool_schedule
 
 ROOT = Path(__file__).resolve().parents[1]

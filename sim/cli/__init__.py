@@ -17,6 +17,7 @@ import typer
 from sim.cli import compare as compare_cmds
 from sim.cli import dashboard as dashboard_cmds
 from sim.cli import history as history_cmds
+from sim.cli import plan as plan_cmds
 from sim.cli import run as run_cmds
 from sim.cli import runs as runs_cmds
 from sim.cli import validate as validate_cmds
@@ -43,6 +44,7 @@ app = typer.Typer(
 app.command("validate")(validate_cmds.validate)
 app.command("schema")(validate_cmds.schema)
 app.command("run")(run_cmds.run)
+app.command("plan")(plan_cmds.plan_command)
 app.command("compare")(compare_cmds.compare)
 app.command("calibrate")(history_cmds.calibrate)
 app.command("synth-history")(history_cmds.synth_history)

@@ -66,7 +66,12 @@ def run(
     All files are validated first; if any is invalid nothing runs (exit 2). The run is written to
     OUT/RUN_ID/ (manifest.json, Parquet tables, resolved scenarios). Each KPI is shown as its
     mean [95% CI] per scenario, then each scenario's paired difference from the baseline.
+
+    A scenario with `planner: {mode: planned}` is staffed by the planner first (as `cxsim plan`
+    does, on its own seeds), so scenarios are compared at equal service targets; the plans are
+    stored in the run as plan.parquet and shifts.parquet.
     """
+    from sim.cli.plan import plan_if_asked
     from sim.store import check_writable, export_table, load_run, write_run
     from sim.summary import paired_differences
 
@@ -78,9 +83,11 @@ def run(
         raise CliError(f"--baseline {base!r} is not one of the scenarios {names}")
     check_writable(out)
     try:
+        scenarios, plan_tables = plan_if_asked(scenarios, seed, workers, scheduler)
         results, timings = run_with_progress(scenarios, reps, seed, workers, scheduler)
         path = write_run(
-            out, results, {s.name: s for s in scenarios}, seed=seed, reps=reps, timings=timings
+            out, results, {s.name: s for s in scenarios}, seed=seed, reps=reps, timings=timings,
+            extra_tables=plan_tables,
         )
     except KeyboardInterrupt:
         note("Interrupted: no run was written.")

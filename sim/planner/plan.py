@@ -136,7 +136,7 @@ def plan_staffing(
     if not names:
         raise PlanError("planner: the scenario has no pool to plan")
     specs = {name: pool_spec(base, name, cal) for name in names}
-    window_days = specs[names[0]].window.reshape(cal.days, ipd).any(axis=1)
+    window_days = np.asarray(specs[names[0]].window.reshape(cal.days, ipd).any(axis=1))
     reps = cfg.replications
     timings: dict[str, float] = {}
 
@@ -152,6 +152,7 @@ def plan_staffing(
 
     # 3. refinement by simulation until every judged interval / day meets its target
     iterations, converged = 0, False
+    history = [{"round": 0, **{n: int(misses(specs[n], obs[n], ipd, cfg.miss_z).sum()) for n in names}}]
     for it in range(1, cfg.max_iterations + 1):
         raised = {n: raise_where_missed(specs[n], obs[n], required[n], cal.interval_min, ipd, cfg.miss_z) for n in names}
         if all(np.array_equal(raised[n], required[n]) for n in names):
@@ -163,6 +164,7 @@ def plan_staffing(
             _simulate(_apply(base, specs, required, cal, window_days), reps, seed, workers, scheduler, progress, f"refine {it}"),
             specs, ipd,
         )
+        history.append({"round": it, **{n: int(misses(specs[n], obs[n], ipd, cfg.miss_z).sum()) for n in names}})
     else:
         converged = not any(misses(specs[n], obs[n], ipd, cfg.miss_z).any() for n in names)
     timings["refine_s"] = time.perf_counter() - t0 - timings["demand_s"]
@@ -218,7 +220,7 @@ def plan_staffing(
     shifts = _shift_table(pd.concat(shift_frames, ignore_index=True), cal)
     plan = _plan_table(specs, erlang, required, scheduled, final, erlang_obs, cal, premium)
     summary = {
-        n: _summary(specs[n], final[n], erlang_obs[n], erlang[n], shifts[shifts["channel"] == n], cal, cfg.miss_z)
+        n: {"iterations": iterations} | _summary(specs[n], final[n], erlang_obs[n], erlang[n], shifts[shifts["channel"] == n], cal, cfg.miss_z)
         for n in names
     }
     timings["total_s"] = time.perf_counter() - t0
@@ -228,6 +230,7 @@ def plan_staffing(
         "replications": reps,
         "iterations": iterations,
         "converged": converged,
+        "misses_by_round": history,
         "window": [str(win_start), str(cal.start + dt.timedelta(days=last_day))],
         "pools": names,
         "meet_share": {n: round(summary[n]["meet_share_refined"], 4) for n in names},
@@ -314,6 +317,7 @@ def _summary(sp: PoolPlanSpec, final: PoolObservation, erl: PoolObservation, erl
         "labor_cost_erlang_usd": float((erlang[w] * sp.hourly_cost_usd * hours).sum()),
         "labor_cost_input_usd": float((sp.input_agents[w] * sp.hourly_cost_usd * hours).sum()),
         "agent_hours": float((shifts["agents"] * shifts["paid_hours"]).sum()),
+        "open_intervals": int(sp.open.sum()),
         "shifts": int(shifts["agents"].sum()),
         "target": sp.target,
     }
