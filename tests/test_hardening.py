@@ -319,3 +319,43 @@ def test_date_times_are_range_checked_too(tmp_path: Path) -> None:
     )
     result = cli("validate", f)
     assert result.exit_code == 2 and "incidents[0]" in result.stderr and "2201-01-01" in result.stderr
+
+
+# ----------------------------------------------------------------------------- make audit
+
+
+def _audit_module() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cxsim_audit", ROOT / "tools" / "audit.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_audit_offline_says_so_and_passes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    audit = _audit_module()
+    monkeypatch.setattr(audit, "database_reachable", lambda timeout_s=10.0: False)
+    assert audit.main() == 0  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
+    assert "SKIPPED" in out and "not reachable" in out and "nothing was checked" in out
+
+
+@pytest.mark.parametrize(
+    ("deps", "code", "words"),
+    [
+        ([{"name": "a", "version": "1", "vulns": [{"id": "PYSEC-1", "fix_versions": ["2"]}]}], 1, "a 1: PYSEC-1 (fixed in: 2)"),
+        ([{"name": "a", "version": "1", "vulns": []}, {"name": "b", "skip_reason": "x"}], 0, "0 vulnerable of 1 packages audited; not audited: b"),
+        ([{"name": "b", "skip_reason": "not found"}], 0, "audited none of the packages"),
+    ],
+)
+def test_audit_reports_from_pip_audit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], deps: list[dict[str, object]], code: int, words: str
+) -> None:
+    audit = _audit_module()
+    monkeypatch.setattr(audit, "database_reachable", lambda timeout_s=10.0: True)
+    fake = subprocess.CompletedProcess([], 0, stdout=json.dumps({"dependencies": deps}), stderr="")
+    monkeypatch.setattr(audit.subprocess, "run", lambda *a, **k: fake)  # type: ignore[attr-defined]
+    assert audit.main() == code  # type: ignore[attr-defined]
+    assert words in capsys.readouterr().out
