@@ -9,7 +9,11 @@ is fitted and raises :class:`HistoryError` naming the file, the column and up to
   :data:`MAX_FILE_BYTES` (checked from its size before reading a byte);
 * a required column is missing (extra columns are ignored);
 * a required value is empty; a timestamp, date, number or yes/no value cannot be parsed;
-* a number that must not be negative is negative;
+* a number that must not be negative is negative, or any number is over 1e9 in magnitude;
+* a timestamp or date outside 1990-01-01..2100-12-31, or a file (or the files together) spanning
+  more than 3650 days: such rows are refused, not dropped, with their line numbers, so a stray
+  placeholder date (1900-01-01, 9999-12-31) stops the calibration in seconds instead of stretching
+  every fit over centuries;
 * a value outside an allowed set (``channel``, ``delivery_status``, ``outcome``);
 * two rows share an id but differ (conflicting duplicates). Rows that repeat another row exactly are
   dropped and counted (exports often repeat rows).
@@ -39,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sim.delivery import OUTCOMES
+from sim.input_checks import EARLIEST_DATE, LATEST_DATE, MAX_MAGNITUDE
 from sim.returns import RETURN_OUTCOMES
 
 __all__ = [
@@ -58,6 +63,14 @@ __all__ = [
 MAX_FILE_BYTES = int(os.environ.get("CXSIM_MAX_CSV_BYTES", 1 << 30))
 """Largest CSV accepted (bytes): 1 GiB, or the ``CXSIM_MAX_CSV_BYTES`` environment variable.
 A 1,000,000-row orders file is about 130 MB."""
+
+EARLIEST_TS = pd.Timestamp(EARLIEST_DATE, tz="UTC")
+LATEST_TS = pd.Timestamp(LATEST_DATE, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+MAX_SPAN_DAYS = 3650
+"""Longest history (first to last timestamp of the files, days): the scenario horizon limit
+(``Scenario.horizon_days`` <= 3650). Timestamps must lie within the dates a scenario may use
+(:data:`sim.input_checks.EARLIEST_DATE` .. ``LATEST_DATE``) and numbers within
+:data:`sim.input_checks.MAX_MAGNITUDE`, as in scenario files; checked while reading, before any fit."""
 
 CONTACT_CHANNELS: tuple[str, ...] = ("chat", "email", "phone", "social", "bot")
 """Allowed ``contacts.channel`` values: the scenario channels, and ``bot`` for a contact handled
@@ -307,6 +320,14 @@ def _parse_column(df: pd.DataFrame, spec: ColumnSpec, file: str, tz: str) -> pd.
         if bad.any():
             what = "date" if spec.kind == "date" else "ISO 8601 timestamp"
             raise HistoryError(file, spec.name, f"{int(bad.sum())} value(s) are not a valid {what}", _examples(df, bad, spec.name))
+        outside = present & ((ts < EARLIEST_TS) | (ts > LATEST_TS)).to_numpy()
+        if outside.any():
+            raise HistoryError(
+                file, spec.name,
+                f"{int(outside.sum())} value(s) outside {EARLIEST_DATE}..{LATEST_DATE} (a placeholder or mistyped date?); "
+                "fix or remove those rows",
+                _examples(df, outside, spec.name),
+            )
         if spec.kind == "date":
             return ts.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
         return ts
@@ -315,6 +336,9 @@ def _parse_column(df: pd.DataFrame, spec: ColumnSpec, file: str, tz: str) -> pd.
         bad = present & ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
             raise HistoryError(file, spec.name, f"{int(bad.sum())} value(s) are not numbers", _examples(df, bad, spec.name))
+        huge = present & (num.abs() > MAX_MAGNITUDE).to_numpy()
+        if huge.any():
+            raise HistoryError(file, spec.name, f"{int(huge.sum())} value(s) larger than {MAX_MAGNITUDE:.0e} in magnitude", _examples(df, huge, spec.name))
         if spec.nonnegative:
             neg = (num < 0).to_numpy()
             if neg.any():
@@ -391,6 +415,20 @@ def _read_csv(path: Path, schema: FileSchema) -> tuple[pd.DataFrame, list[str]]:
     return df, ignored
 
 
+def _check_span(ts: pd.Series, lines: pd.Series, file: str, column: str) -> None:
+    """Refuse a file whose timestamps span more days than a scenario horizon can hold."""
+    first, last = ts.min(), ts.max()
+    days = (last - first) / pd.Timedelta(days=1)
+    if days > MAX_SPAN_DAYS:
+        at = [int(lines[ts.idxmin()]), int(lines[ts.idxmax()])]
+        raise HistoryError(
+            file, column,
+            f"the rows span {days:,.0f} days ({first.date()} to {last.date()}); a calibrated scenario covers "
+            f"at most {MAX_SPAN_DAYS:,} days: remove the stray rows or split the history",
+            [(at[0], first.isoformat()), (at[1], last.isoformat())],
+        )
+
+
 def read_file(kind: str, path: str | Path, timezone: str = "UTC") -> tuple[pd.DataFrame, InputFile]:
     """Read and validate one history file (see the module docstring)."""
     schema = FILES[kind]
@@ -441,6 +479,7 @@ def read_file(kind: str, path: str | Path, timezone: str = "UTC") -> tuple[pd.Da
     first = last = None
     if ts_cols:
         main = out[ts_cols[0]]
+        _check_span(main, out["_line"], display, ts_cols[0])
         first, last = main.min().isoformat(), main.max().isoformat()
     info = InputFile(kind, display, sha256_file(path), size, rows_read, len(out), n_dup, first, last, ignored)
     return out.reset_index(drop=True), info
@@ -475,6 +514,16 @@ def read_history(
             notes.append(f"{info.path}: dropped {info.duplicates_dropped} exact duplicate row(s)")
         if info.columns_ignored:
             notes.append(f"{info.path}: ignored column(s) {', '.join(info.columns_ignored)}")
+    spans = [(pd.Timestamp(f.first), pd.Timestamp(f.last), f.path) for f in files.values() if f.first and f.last]
+    if spans:
+        lo, hi = min(spans), max(spans, key=lambda t: t[1])
+        days = (hi[1] - lo[0]) / pd.Timedelta(days=1)
+        if days > MAX_SPAN_DAYS:
+            raise HistoryError(
+                "(history)", None,
+                f"the files together span {days:,.0f} days ({lo[0].date()} in {lo[2]} to {hi[1].date()} in {hi[2]}); "
+                f"a calibrated scenario covers at most {MAX_SPAN_DAYS:,} days",
+            )
     return History(
         frames.get("orders"), frames.get("contacts"), frames.get("returns"), frames.get("staffing"),
         timezone, files, notes,

@@ -13,12 +13,14 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import special
 
+from sim.input_checks import InputModel
 
-class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class _Dist(InputModel):
+    """Base of the distributions: the scenario's field checks (sim.input_checks) apply."""
 
     @property
     def variance(self) -> float:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -76,9 +79,53 @@ def _run_task(
     return simulate(scenario, seed=seed, replication=replication, events=events)
 
 
-def _ignore_sigint() -> None:
-    """Pool worker initializer: Ctrl-C is handled by the parent, which stops the workers."""
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 0.5
+"""How often a pool worker checks that the process running the experiment is still there."""
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal test above is all there is
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if not _process_alive(parent_pid):
+            os._exit(1)  # nobody is left to receive the result
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Pool worker initializer: Ctrl-C is handled by the parent, which stops the workers; and the
+    worker ends when the experiment's process is gone, however it ended (``kill -9`` included).
+
+    On Linux the kernel kills the worker when its parent (the fork server) exits; and on every
+    platform a thread polls the experiment's process (the fork server's parent) and exits when
+    it has gone, since a SIGKILLed parent runs no clean-up and the workers would otherwise sit on
+    their queues (or finish a long replication) for nobody.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="cxsim-parent-watch", daemon=True
+    ).start()
+    if not _process_alive(parent_pid):  # it went before the watch started
+        os._exit(1)
 
 
 def _context() -> mp.context.BaseContext:
@@ -206,7 +253,10 @@ def _run_pool(
     done: Callable[[tuple[int, int], ReplicationResult], None],
 ) -> None:
     pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=_context(), initializer=_ignore_sigint
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
     try:
         # Submitting starts the worker processes. A Ctrl-C while one is half-started would leave it

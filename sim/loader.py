@@ -8,6 +8,7 @@ strings, lists) replaces. ``extends`` chains may be any length but not circular.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from sim.input_checks import BOOL_FOR_NUMBER
 from sim.scenario import Scenario
 
 
@@ -59,13 +61,99 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+MAX_FILE_BYTES = 10 * 2**20
+"""Largest scenario file read (the shipped ones are a few kB)."""
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings in a scenario file (the schema needs about 6)."""
+MAX_ITEMS = 1_000_000
+"""Most values a file may expand to, counting each use of a YAML alias (``*name``) again."""
+
+
+class _ScenarioYamlLoader(yaml.SafeLoader):
+    """The safe loader, stricter: duplicate keys, impossible dates and deep nesting are errors
+    (with the line), not silently last-wins, a ``ValueError`` or a ``RecursionError``."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if seen is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first on line {seen.start_mark.line + 1})",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid date {node.value!r}: {exc}", node.start_mark
+            ) from None
+
+
+_ScenarioYamlLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _ScenarioYamlLoader.construct_yaml_timestamp
+)
+
+
+def _too_many_items(data: Any) -> bool:
+    """Whether ``data`` holds more than MAX_ITEMS values, counting shared (aliased) ones per use.
+    Stops counting at the limit, so an alias bomb costs no more than MAX_ITEMS steps."""
+    stack, count = [data], 0
+    while stack:
+        v = stack.pop()
+        count += 1
+        if count > MAX_ITEMS:
+            return True
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def parse_yaml(text: str) -> Any:
+    """The YAML document in ``text`` with the strict loader; raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_ScenarioYamlLoader)  # a SafeLoader subclass
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ScenarioError(path, [Problem("", "file not found")])
     if not path.is_file():
         raise ScenarioError(path, [Problem("", "not a file")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                path, [Problem("", f"file is {size:,} bytes; scenario files are at most {MAX_FILE_BYTES:,}")]
+            )
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ScenarioError(path, [Problem("", "malformed YAML: nested too deeply")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -77,6 +165,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(path, [Problem("", "the file is empty")])
     if not isinstance(data, dict):
         raise ScenarioError(path, [Problem("", f"expected a mapping of keys, found {type(data).__name__}")])
+    if _too_many_items(data):
+        raise ScenarioError(
+            path, [Problem("", f"expands to more than {MAX_ITEMS:,} values (YAML aliases included)")]
+        )
     return data
 
 
@@ -115,6 +207,11 @@ _FRIENDLY = {
 }
 
 
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (a 100,000-character value is not echoed whole)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 def problems_from_validation(exc: ValidationError) -> list[Problem]:
     """Turn pydantic's errors into (key path, reason) pairs a user can act on."""
     problems = []
@@ -122,9 +219,17 @@ def problems_from_validation(exc: ValidationError) -> list[Problem]:
         reason = _FRIENDLY.get(err["type"], err["msg"])
         if reason.startswith("Value error, "):
             reason = reason[len("Value error, ") :]
-        if err["type"] not in _FRIENDLY and "input" in err and not isinstance(err["input"], dict | list):
-            reason += f" (got {err['input']!r})"
-        problems.append(Problem(_loc_to_path(tuple(err["loc"])), reason))
+        shown = err.get("input")
+        if (
+            err["type"] not in _FRIENDLY
+            and "input" in err
+            and not isinstance(shown, dict | list | dt.date)
+        ):
+            reason += f" (got {_short(repr(shown))})"
+        loc = tuple(err["loc"])
+        if err["type"] == BOOL_FOR_NUMBER:  # raised by the model for one of its fields
+            loc = (*loc, err.get("ctx", {}).get("field", "?"))
+        problems.append(Problem(_loc_to_path(loc), reason))
     return problems
 
 

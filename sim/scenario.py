@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from sim.distributions import Deterministic, Dist, Exponential
+from sim.input_checks import LATEST_DATE, InputModel
 
 CHANNELS: tuple[str, ...] = ("chat", "email", "phone", "social")
 """Customer-facing support channels, in the order used for arrays."""
@@ -36,12 +37,14 @@ Reason = Literal[
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 SUM_TOLERANCE = 1e-6
+MAX_NAME_LENGTH = 200
+"""Longest scenario name: the run store writes ``scenarios/<name>.yaml`` and file names are at
+most 255 bytes, with room left for ``cxsim compare``'s ``name@source`` labels."""
 
 
-class Model(BaseModel):
-    """Base: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Model(InputModel, BaseModel):  # (BaseModel named again so linters see a pydantic model)
+    """Base: unknown keys are errors, instances are immutable; numbers finite and not booleans,
+    dates in range (sim.input_checks)."""
 
 
 def _check_sums_to_one(shares: dict[str, float], what: str) -> None:
@@ -681,7 +684,7 @@ class Finance(Model):
 class Scenario(Model):
     """A complete, validated simulation scenario."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
     start_date: dt.date
     horizon_days: int = Field(gt=0, le=3650)
@@ -709,6 +712,17 @@ class Scenario(Model):
     def end_date(self) -> dt.date:
         """First date after the horizon."""
         return self.start_date + dt.timedelta(days=self.horizon_days)
+
+    @field_validator("horizon_days")
+    @classmethod
+    def _horizon_in_range(cls, days: int, info: ValidationInfo) -> int:
+        start = info.data.get("start_date")  # absent when start_date itself is invalid
+        if isinstance(start, dt.date) and start + dt.timedelta(days=days - 1) > LATEST_DATE:
+            raise ValueError(
+                f"the horizon would end on {start + dt.timedelta(days=days - 1)} "
+                f"(start_date {start} + {days} days), after {LATEST_DATE}"
+            )
+        return days
 
     @model_validator(mode="after")
     def _coverage(self) -> Scenario:

@@ -13,8 +13,10 @@ One folder per run, ``<runs_dir>/<run_id>/`` with ``run_id = YYYYmmdd-HHMMSS-<6 
     scenarios/<name>.yaml  each resolved scenario (valid input for ``cxsim validate`` / ``cxsim run``)
     events/<table>.parquet event-level tables, only when the run recorded them
 
-A run is written into ``<runs_dir>/.tmp-<run_id>/`` and renamed into place once complete, so a
-crash never leaves a folder that looks like a finished run; an existing run is never overwritten.
+A run is written into ``<runs_dir>/.tmp-<run_id>/`` (with an ``owner.json`` naming the writing
+process) and renamed into place once complete, so a crash never leaves a folder that looks like a
+finished run; an existing run is never overwritten. A temporary folder whose writer is gone is
+stale (:func:`temp_folders`, :func:`prune_temp_folders`).
 Folders whose names start with ``.`` are ignored when listing. Analysts can open the Parquet files
 directly with pandas or DuckDB.
 """
@@ -232,9 +234,11 @@ def write_run(
     final = runs_dir / run_id
     try:
         tmp.mkdir()
+        _write_owner(tmp)
         _write_contents(tmp, run_id, results, scenarios, seed, reps, timings, extra_tables or {})
         if final.exists():  # never replace an existing run
             raise StoreError(f"run folder {final} already exists")
+        (tmp / OWNER_FILE).unlink()
         os.rename(tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -394,6 +398,97 @@ def _inspect(path: Path) -> RunInfo:
                 info, status="corrupt", message=f"{table}.parquet is unreadable: {exc}"
             )
     return info
+
+
+OWNER_FILE = "owner.json"
+"""In a temporary run folder: the writing process (host, pid, start time), so a folder left by a
+process that died (``kill -9``, power loss) can be told from one still being written."""
+STALE_WITHOUT_OWNER_S = 24 * 3600
+"""A temporary folder without an owner record (an older version's, or a probe) is stale after this."""
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot; Linux), to tell a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _write_owner(folder: Path) -> None:
+    owner = {"host": platform.node(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+    (folder / OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class TempFolder:
+    """A temporary run folder (``.tmp-<id>``): a run being written, or debris of one that died."""
+
+    path: Path
+    stale: bool
+    reason: str
+    """Who owns it, or why it is stale."""
+
+
+def _owner_gone(owner: dict[str, Any]) -> tuple[bool, str]:
+    host, pid = owner.get("host"), owner.get("pid")
+    if not isinstance(pid, int):
+        return False, "owner record unreadable"
+    if host != platform.node():
+        return False, f"written by process {pid} on host {host} (cannot check from here)"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True, f"its process {pid} is gone"
+    except PermissionError:
+        pass
+    start = _process_start(pid)
+    if start is not None and owner.get("start") is not None and start != owner["start"]:
+        return True, f"its process {pid} is gone (the pid now belongs to another process)"
+    return False, f"being written by process {pid}"
+
+
+def temp_folders(runs_dir: Path) -> list[TempFolder]:
+    """The temporary run folders in ``runs_dir``, each marked stale when its writer is gone."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    try:
+        entries = sorted(p for p in runs_dir.iterdir() if p.name.startswith(TMP_PREFIX) and p.is_dir())
+    except OSError as exc:
+        raise StoreError(f"cannot list {runs_dir}: {exc.strerror or exc}") from None
+    out = []
+    for p in entries:
+        try:
+            owner = json.loads((p / OWNER_FILE).read_text(encoding="utf-8"))
+            stale, reason = _owner_gone(owner if isinstance(owner, dict) else {})
+        except (OSError, ValueError):
+            try:
+                age = dt.datetime.now().timestamp() - p.stat().st_mtime
+            except OSError:
+                continue  # removed meanwhile
+            stale = age > STALE_WITHOUT_OWNER_S
+            reason = f"no owner record, last changed {age / 3600:.1f} h ago"
+        out.append(TempFolder(p, stale, reason))
+    return out
+
+
+def prune_temp_folders(runs_dir: Path) -> list[TempFolder]:
+    """Remove the stale temporary folders of ``runs_dir`` (never one whose writer is alive) and
+    return them. :class:`StoreError` if one cannot be removed."""
+    removed = []
+    for t in temp_folders(runs_dir):
+        if not t.stale:
+            continue
+        try:
+            shutil.rmtree(t.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot remove {t.path}: {exc.strerror or exc}") from None
+        removed.append(t)
+    return removed
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

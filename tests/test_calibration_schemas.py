@@ -182,3 +182,58 @@ def test_schema_markdown_lists_every_column() -> None:
         assert f"**{schema.name}.csv**" in md
         for col in schema.columns:
             assert f"`{col.name}`" in md
+
+
+# ----------------------------------------------------------------------------- date spans, magnitudes
+
+
+def _orders_with(rows: list[str], n_normal: int = 2000) -> str:
+    """A realistic orders file (n_normal rows over 2026) with ``rows`` slipped into the middle."""
+    normal = [
+        f"O{i},C{i % 700},2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:15:00Z,{10 + i % 90}.50,on_time"
+        for i in range(n_normal)
+    ]
+    body = normal[: n_normal // 2] + rows + normal[n_normal // 2 :]
+    return "order_id,customer_id,order_ts,order_value,delivery_status\n" + "\n".join(body) + "\n"
+
+
+def test_placeholder_dates_among_normal_rows_are_refused_fast(tmp_path: Path) -> None:
+    import time
+
+    text = _orders_with(["X1,C1,1900-01-01T00:00:00Z,10,on_time", "X2,C2,9999-12-31T00:00:00Z,10,on_time"])
+    path = write(tmp_path, "orders.csv", text)
+    t0 = time.perf_counter()
+    e = error(orders=path)
+    assert time.perf_counter() - t0 < 10
+    assert e.column == "order_ts" and "outside 1990-01-01..2100-12-31" in str(e)
+    assert e.examples == [(1002, "1900-01-01T00:00:00Z"), (1003, "9999-12-31T00:00:00Z")]  # the lines
+
+
+def test_a_history_longer_than_a_scenario_horizon_is_refused(tmp_path: Path) -> None:
+    e = error(orders=write(tmp_path, "orders.csv", _orders_with(["X1,C1,1995-06-01T00:00:00Z,10,on_time"], 50)))
+    assert e.column == "order_ts" and "span" in str(e) and "3,650 days" in str(e)
+    assert e.examples[0] == (27, "1995-06-01T00:00:00+00:00")  # the stray row, by its line
+    assert e.examples[1][1].startswith("2026-")  # and the latest normal one
+
+
+def test_files_that_together_span_too_long_are_refused(tmp_path: Path) -> None:
+    orders = write(tmp_path, "orders.csv", ORDERS)
+    staffing = write(
+        tmp_path, "staffing.csv", "interval_start,channel,agents\n2012-01-01T09:00:00Z,chat,3\n2012-01-01T09:30:00Z,chat,3\n"
+    )
+    e = error(orders=orders, staffing=staffing)
+    assert "together span" in str(e) and "2012-01-01" in str(e) and "2026-03-02" in str(e)
+
+
+def test_dates_at_the_edges_of_the_range_are_accepted(tmp_path: Path) -> None:
+    text = "order_id,customer_id,order_ts,order_value\nO1,C1,2100-12-31T23:59:59Z,1\nO2,C1,2100-12-30T00:00:00Z,1\n"
+    h = read_history(orders=write(tmp_path, "orders.csv", text))
+    assert h.orders is not None and len(h.orders) == 2
+    early = "order_id,customer_id,order_ts,order_value\nO1,C1,1990-01-01T00:00:00Z,1\n"
+    assert read_history(orders=write(tmp_path, "early.csv", early)).orders is not None
+
+
+def test_numbers_beyond_any_plausible_magnitude_are_refused(tmp_path: Path) -> None:
+    text = ORDERS.replace("20.5", "1e300")
+    e = error(orders=write(tmp_path, "orders.csv", text))
+    assert e.column == "order_value" and "larger than 1e+09" in str(e) and e.examples == [(3, "1e300")]

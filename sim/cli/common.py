@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer._click import exceptions as typer_exceptions
 from typer.core import TyperGroup
 
 from sim.formatting import BETTER, CHANGED, WORSE, format_value, verdict
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from sim.results import ReplicationResult
     from sim.scenario import Scenario
 
+EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_SEED = 20261122
@@ -74,8 +76,41 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (ScenarioError, StoreError, ExperimentError, CliError)
 
 
+_CLICK_FLOW: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    typer_exceptions.ClickException,  # usage errors: click prints them (exit 2)
+)
+"""Exceptions the command-line framework itself handles (exits, usage errors)."""
+
+DEBUG_ENV = "CXSIM_DEBUG"
+"""Set to 1 to get the Python traceback of an unexpected error instead of the one-line message."""
+
+
+def unexpected_error_message(exc: BaseException) -> str:
+    """The one message for an error that is not the user's: what happened and how to report it."""
+    if isinstance(exc, MemoryError):
+        return (
+            "Error: out of memory. Try fewer --workers, a shorter --horizon-days or a smaller "
+            "scenario (nothing was written)."
+        )
+    if type(exc).__name__ == "BrokenProcessPool":
+        return (
+            "Error: a worker process died (killed by the system, often for lack of memory); "
+            "nothing was written. Try fewer --workers or a smaller scenario."
+        )
+    detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return (
+        f"Error: unexpected {type(exc).__name__}{': ' + detail if detail else ''}\n"
+        "This is a bug in cxsim, not in your input: please report it with the command you ran "
+        f"and its input files (run again with {DEBUG_ENV}=1 for the traceback)."
+    )
+
+
 class Group(TyperGroup):
-    """Turns user errors into a message and exit 2, and Ctrl-C into exit 130, for every command."""
+    """For every command: user errors become a message and exit 2, Ctrl-C exit 130, and anything
+    unexpected one message with a bug-report hint and exit 1 (never a traceback, unless
+    ``CXSIM_DEBUG=1``)."""
 
     def invoke(self, ctx: Any) -> Any:  # click's Context (typer vendors its own click)
         try:
@@ -83,11 +118,16 @@ class Group(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except _CLICK_FLOW:
+            raise
         except Exception as exc:
             if isinstance(exc, user_errors()):
                 typer.echo(f"Error: {exc}", err=True)
                 raise typer.Exit(EXIT_USER_ERROR) from None
-            raise
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            typer.echo(unexpected_error_message(exc), err=True)
+            raise typer.Exit(EXIT_BUG) from None
 
 
 def stdout() -> Console:
@@ -155,6 +195,23 @@ HorizonOpt = Annotated[
 ]
 AllMetricsOpt = Annotated[
     bool, typer.Option("--all-metrics", help="Show every KPI instead of the headline ones.")
+]
+MaxMemoryOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-memory-gb",
+        min=0.1,
+        help="Memory the simulation may use, GB [default: what the machine has available]. "
+        "Runs estimated to need more are refused before they start.",
+        show_default=False,
+    ),
+]
+NoLimitsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-limits",
+        help="Skip the memory estimate check (the run may exhaust the machine's memory).",
+    ),
 ]
 
 
@@ -344,3 +401,64 @@ def run_with_progress(
     }
     note(f"Simulated {len(results)} replication(s) in {wall:.1f} s.")
     return results, timings
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def available_memory_bytes() -> float | None:
+    """Memory this process could still use: MemAvailable from /proc/meminfo, lowered to the
+    control group's limit when there is one (containers); None when unknown (not Linux)."""
+    found: list[float] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(float(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            limit = fh.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
+            current = float(fh.read().strip())
+        if limit != "max":
+            found.append(max(float(limit) - current, 0.0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_limits(
+    scenarios: list[Scenario],
+    reps: int,
+    workers: int | None,
+    scheduler: str | None,
+    max_memory_gb: float | None,
+    no_limits: bool,
+) -> None:
+    """Refuse (:class:`CliError`, exit 2) an experiment too big for the engine or the memory.
+
+    The memory check uses ``--max-memory-gb`` or the machine's available memory; it is skipped with
+    ``--no-limits`` and on a Dask cluster (whose memory is not this machine's). The engine's own
+    bound (customers per day) always applies."""
+    from sim.limits import engine_problems, estimate, memory_problem
+
+    footprints = [estimate(s) for s in scenarios]
+    found = engine_problems(scenarios, footprints)
+    if found:
+        raise CliError("the run was refused before simulating:\n  " + "\n  ".join(found))
+    if no_limits or scheduler is not None:
+        return
+    available = max_memory_gb * 2**30 if max_memory_gb is not None else available_memory_bytes()
+    if available is None:
+        return
+    tasks = len(scenarios) * reps
+    running = 1 if workers == 1 else min(workers or os.cpu_count() or 1, tasks)
+    problem = memory_problem(scenarios, footprints, reps, running, available)
+    if problem is not None:
+        raise CliError(
+            f"the run was refused before simulating:\n  {problem}\n"
+            "Make the scenario smaller, use fewer --workers, or pass --max-memory-gb N or --no-limits "
+            "if you know it fits (the estimate is explained in sim/limits.py)."
+        )

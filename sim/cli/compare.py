@@ -13,9 +13,12 @@ from sim.cli.common import (
     AllMetricsOpt,
     CliError,
     HorizonOpt,
+    MaxMemoryOpt,
+    NoLimitsOpt,
     RunsOpt,
     SchedulerOpt,
     WorkersOpt,
+    check_limits,
     diff_table,
     load_all,
     metrics_to_show,
@@ -96,6 +99,8 @@ def compare(
             dir_okay=False,
         ),
     ] = None,
+    max_memory_gb: MaxMemoryOpt = None,
+    no_limits: NoLimitsOpt = False,
 ) -> None:
     """Difference of each KPI from a baseline scenario, with its 95% confidence interval.
 
@@ -126,6 +131,7 @@ def compare(
         use_seed = seed if seed is not None else int(first.get("seed", DEFAULT_SEED))
         use_reps = reps if reps is not None else int(first.get("reps", DEFAULT_REPS))
         scenarios = [s for _, s in loaded_files]
+        check_limits(scenarios, use_reps, workers, scheduler, max_memory_gb, no_limits)
         results, _ = run_with_progress(scenarios, use_reps, use_seed, workers, scheduler)
         kpis = kpi_table(results)
         for (f, s), (name, grp) in zip(

@@ -15,10 +15,13 @@ from sim.cli.common import (
     CliError,
     ExportFormat,
     HorizonOpt,
+    MaxMemoryOpt,
+    NoLimitsOpt,
     RepsOpt,
     SchedulerOpt,
     SeedOpt,
     WorkersOpt,
+    check_limits,
     diff_table,
     load_all,
     metrics_to_show,
@@ -60,10 +63,14 @@ def run(
             "(mean, CI, sd, n per scenario and KPI) and kpi_differences (differences from the baseline).",
         ),
     ] = None,
+    max_memory_gb: MaxMemoryOpt = None,
+    no_limits: NoLimitsOpt = False,
 ) -> None:
     """Simulate scenario files (replications in parallel), store the run and print the KPI table.
 
-    All files are validated first; if any is invalid nothing runs (exit 2). The run is written to
+    All files are validated first; if any is invalid nothing runs (exit 2), nor when the run's
+    estimated memory (customers, orders and contacts the scenarios imply) exceeds what is available
+    (override with --max-memory-gb or --no-limits). The run is written to
     OUT/RUN_ID/ (manifest.json, Parquet tables, resolved scenarios). Each KPI is shown as its
     mean [95% CI] per scenario, then each scenario's paired difference from the baseline.
 
@@ -81,6 +88,7 @@ def run(
     base = baseline or names[0]
     if base not in names:
         raise CliError(f"--baseline {base!r} is not one of the scenarios {names}")
+    check_limits(scenarios, reps, workers, scheduler, max_memory_gb, no_limits)
     check_writable(out)
     try:
         scenarios, plan_tables = plan_if_asked(scenarios, seed, workers, scheduler)

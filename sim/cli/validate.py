@@ -13,13 +13,13 @@ from sim.cli.common import EXIT_USER_ERROR, CliError, note
 
 def extends_chain(path: Path) -> list[str]:
     """File names of the ``extends`` chain of a (valid) scenario file, nearest parent first."""
-    import yaml
+    from sim.loader import parse_yaml
 
     chain: list[str] = []
     seen = {path.resolve()}
     current = path
     while True:
-        data = yaml.safe_load(current.read_text(encoding="utf-8"))
+        data = parse_yaml(current.read_text(encoding="utf-8"))
         parent = data.get("extends") if isinstance(data, dict) else None
         if not isinstance(parent, str):
             return chain
