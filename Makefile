@@ -44,7 +44,7 @@ lint: $(STAMP)
 ## Offline it says it checked nothing and passes; online (CI) a known vulnerability fails.
 ## Not part of `make test`.
 audit: $(STAMP)
-	$(BIN)/python tools/audit.py
+	$(BIN)/python .ci/audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -5,7 +5,7 @@ behind a mirror that does not serve that database) nothing can be checked: this 
 plainly and exits 0, so an offline build never fails on it; where the database answers (CI), a
 known vulnerability fails with exit status 1 and the list of what to upgrade.
 
-Usage: python tools/audit.py
+Usage: python .ci/audit.py (or make audit)
 """
 
 from __future__ import annotations
