@@ -21,7 +21,8 @@ from sim.scenario import Scenario
 def plan_seed(run_seed: int) -> int:
     """The planner's seed for a run seed: distinct from the run's own, so the run judges the plan
     on random paths the planner did not see."""
-    return int(np.random.SeedSequence([run_seed, 0x504C414E]).generate_state(1)[0])
+    # below 1e9, like every number a scenario (and so its provenance) may hold
+    return int(np.random.SeedSequence([run_seed, 0x504C414E]).generate_state(1)[0]) % 1_000_000_000
 
 
 def staffing_of(planned: Scenario, pools: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
