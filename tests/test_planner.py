@@ -13,6 +13,7 @@ from sim.analytic import erlang_a
 from sim.calendar import Calendar
 from sim.engine import simulate
 from sim.loader import dump_scenario_yaml, load_scenario, scenario_from_dict
+from sim.planner.objective import CURVE_METRICS, choose_target
 from sim.planner.observe import PoolObservation
 from sim.planner.output import planned_file_doc
 from sim.planner.plan import plan_staffing
@@ -117,3 +118,36 @@ def test_refinement_fixes_what_the_per_interval_formula_misses() -> None:
     assert s["not_below_share_refined"] >= 0.95
     assert s["not_below_share_refined"] > s["not_below_share_erlang"]
     assert result.iterations >= 1
+
+
+def test_margin_objective_weighs_labour_against_the_business() -> None:
+    s = _mmc(days=2, replications=1, check_replications=1)
+    data = s.model_dump()
+    data["demand"]["new_customers_per_day"] = 720  # 0.5 calls a minute: small plans, fast
+    choice = choose_target(scenario_from_dict(data, "small"), plan_seed=3, eval_seed=4, eval_reps=2,
+                           grid=(0.6, 0.95), workers=1)
+    curve = choice.curve
+    assert set(curve["target"]) == {0.6, 0.8, 0.95}  # the scenario's own 0.8 is added as reference
+    assert set(curve["metric"]) == set(CURVE_METRICS)
+    labour = curve[curve["metric"] == "support_labor_cost"].set_index("target")["mean"]
+    # a pointwise larger requirement never costs less to cover (optimal shifts)
+    assert labour[0.6] <= labour[0.8] <= labour[0.95]
+    margin = curve[curve["metric"] == "contribution_margin"].set_index("target")["mean"]
+    assert choice.best_target == margin.idxmax()
+    ref = curve[curve["target"] == 0.8]
+    assert (ref["diff_mean"] == 0).all()
+    # paired differences are the differences of the means (same replications)
+    hi = curve[(curve["target"] == 0.95) & (curve["metric"] == "support_labor_cost")].iloc[0]
+    assert hi["diff_mean"] == pytest.approx(labour[0.95] - labour[0.8])
+
+
+def test_a_sibling_plan_warm_starts_a_variant(flat) -> None:
+    data = _mmc().model_dump()
+    data["demand"]["new_customers_per_day"] = 2304  # a program that removes 20% of the calls
+    variant = scenario_from_dict(data, "variant")
+    cold = plan_staffing(variant, seed=11, workers=1)
+    warm = plan_staffing(variant, seed=11, workers=1, warm=flat)
+    assert warm.iterations <= cold.iterations
+    assert warm.summary["phone"]["not_below_share_refined"] >= 0.95
+    # fewer calls, fewer agents: the labour saving shows
+    assert warm.summary["phone"]["labor_cost_usd"] < flat.summary["phone"]["labor_cost_usd"]

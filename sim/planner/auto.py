@@ -50,12 +50,16 @@ def plan_scenarios(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: PlanProgress | None = None,
+    check: bool = False,
 ) -> tuple[list[Scenario], dict[str, PlanResult]]:
     """Plan the scenarios with ``planner.mode: planned`` (others pass through unchanged).
 
     Scenarios with the same plan key (:func:`sim.planner.plan.plan_key`: equal but for name,
-    description and unforeseen incidents) share one plan. Returns the scenarios to simulate, in the
-    same order, and the plan behind each planned scenario, by scenario name.
+    description and unforeseen incidents) share one plan. The first plan is made from scratch; the
+    others start warm from its simulation correction (see :func:`plan_staffing`), which is what
+    makes planning a baseline and its program variants affordable. ``check``: run each plan's final
+    check (a run's own replications usually are the check). Returns the scenarios to simulate, in
+    the same order, and the plan behind each planned scenario, by scenario name.
     """
     by_key: dict[str, PlanResult] = {}
     out: list[Scenario] = []
@@ -70,7 +74,8 @@ def plan_scenarios(
                 if progress is not None:
                     progress(f"planning {name}: {phase}", done, total)
 
-            by_key[key] = plan_staffing(s, seed, workers, scheduler, step)
+            first = next(iter(by_key.values()), None)
+            by_key[key] = plan_staffing(s, seed, workers, scheduler, step, warm=first, check=check)
         plans[s.name] = by_key[key]
         out.append(adopt_plan(s, by_key[key]))
     return out, plans

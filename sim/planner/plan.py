@@ -58,6 +58,8 @@ class PlanResult:
       ``labor_cost_input_usd`` (the scenario's own plan over the window), ``agent_hours``, ``shifts``.
     - ``iterations``: refinement rounds run; ``converged``: every judged interval/day met its target
       with the refined requirement before shifts were made.
+    - ``required``, ``erlang``: paid agents per interval over the whole horizon (refined, and the
+      per-interval Erlang plan), per pool; ``checked``: the service figures come from the final check.
     """
 
     scenario: Scenario
@@ -68,6 +70,9 @@ class PlanResult:
     converged: bool
     provenance: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    required: dict[str, np.ndarray] = field(default_factory=dict)
+    erlang: dict[str, np.ndarray] = field(default_factory=dict)
+    checked: bool = True
 
 
 PLAN_COLUMNS = (
@@ -120,11 +125,22 @@ def plan_staffing(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: PlanProgress | None = None,
+    warm: PlanResult | None = None,
+    check: bool = True,
 ) -> PlanResult:
     """Plan the staffing of ``scenario``'s pools (see the module docstring and :class:`PlanResult`).
 
     ``scenario.planner`` sets the pools, window, targets, refinement replications and rounds, and the
-    shift rules. Raises :class:`PlanError` (or ``sim.planner.shifts.InfeasibleSchedule``, a
+    shift rules.
+
+    ``warm``: the plan of a sibling scenario on the same calendar (e.g. the baseline a program variant
+    extends). Refinement then starts from this scenario's own Erlang requirement scaled by the
+    correction the simulation made to the sibling's (required / Erlang, per interval), so it usually
+    needs one or two rounds instead of several. ``check``: simulate the scheduled plan and the Erlang
+    plan side by side at the end (``planner.check_replications``); without it (``cxsim run``, whose
+    own replications are the check) the service figures are those of the last refinement round.
+
+    Raises :class:`PlanError` (or ``sim.planner.shifts.InfeasibleSchedule``, a
     ``ValueError``) with a readable message when the plan cannot be made.
     """
     t0 = time.perf_counter()
@@ -145,10 +161,15 @@ def plan_staffing(
     erlang = {n: erlang_agents(specs[n], demand[n], cal.interval_min) for n in names}
     timings["demand_s"] = time.perf_counter() - t0
 
-    # 2. the per-interval Erlang plan, simulated
+    # 2. the per-interval Erlang plan (or, warm, the sibling's correction applied to it), simulated
     erlang_scen = _apply(base, specs, erlang, cal, window_days)
-    obs = _observe_all(_simulate(erlang_scen, reps, seed, workers, scheduler, progress, "erlang plan"), specs, ipd)
     required = {n: erlang[n].copy() for n in names}
+    if warm is not None and set(names) <= set(warm.required) and len(warm.required[names[0]]) == cal.n_intervals:
+        required = {n: _warm_start(erlang[n], warm.erlang[n], warm.required[n]) for n in names}
+    start_scen = _apply(base, specs, required, cal, window_days)
+    obs = _observe_all(_simulate(start_scen, reps, seed, workers, scheduler, progress,
+                                 "erlang plan" if warm is None else "warm start"), specs, ipd)
+    round0 = obs
 
     # 3. refinement by simulation until every judged interval / day meets its target
     iterations, converged = 0, False
@@ -205,17 +226,21 @@ def plan_staffing(
 
     # 5. the scheduled plan, simulated
     planned = _apply(base, specs, scheduled, cal, planned_days, premium)
-    # the scheduled plan and the Erlang plan side by side, on the same (more) replications
-    def step(done: int, total: int) -> None:
-        if progress is not None:
-            progress("check", done, total)
+    if check:
+        # the scheduled plan and the Erlang plan side by side, on the same (more) replications
+        def step(done: int, total: int) -> None:
+            if progress is not None:
+                progress("check", done, total)
 
-    erlang_named = erlang_scen.model_copy(update={"name": f"{base.name}__erlang"})
-    checked = run_experiment([planned, erlang_named], cfg.check_replications, seed, workers=workers,
-                             scheduler=scheduler, progress=step)
-    k = cfg.check_replications
-    final = _observe_all(checked[:k], specs, ipd)
-    erlang_obs = _observe_all(checked[k:], specs, ipd)
+        erlang_named = erlang_scen.model_copy(update={"name": f"{base.name}__erlang"})
+        checked = run_experiment([planned, erlang_named], cfg.check_replications, seed, workers=workers,
+                                 scheduler=scheduler, progress=step)
+        k = cfg.check_replications
+        final = _observe_all(checked[:k], specs, ipd)
+        erlang_obs = _observe_all(checked[k:], specs, ipd)
+    else:
+        final = obs
+        erlang_obs = round0 if warm is None else _unobserved(round0)
 
     shifts = _shift_table(pd.concat(shift_frames, ignore_index=True), cal)
     plan = _plan_table(specs, erlang, required, scheduled, final, erlang_obs, cal, premium)
@@ -244,7 +269,27 @@ def plan_staffing(
             "provenance": {**(scenario.provenance or {}), "planner": provenance},
         },
     )
-    return PlanResult(out_scenario, plan, shifts, summary, iterations, converged, provenance, timings)
+    return PlanResult(out_scenario, plan, shifts, summary, iterations, converged, provenance, timings,
+                      required=required, erlang=erlang, checked=check)
+
+
+def _warm_start(erlang: np.ndarray, sibling_erlang: np.ndarray, sibling_required: np.ndarray) -> np.ndarray:
+    """This scenario's Erlang requirement scaled by the sibling's simulation correction, per interval
+    (never below the Erlang requirement; where the sibling's Erlang plan had nobody, its extra agents)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(sibling_erlang > 0, sibling_required / np.maximum(sibling_erlang, 1), 1.0)
+    scaled = np.ceil(erlang * ratio - 1e-9).astype(np.int64)
+    extra = np.where(sibling_erlang > 0, 0, sibling_required - sibling_erlang)
+    return np.maximum(erlang, scaled + np.where(erlang > 0, extra, 0))
+
+
+def _unobserved(like: dict[str, PoolObservation]) -> dict[str, PoolObservation]:
+    """Observations with no arrivals (NaN service figures): the Erlang plan was not simulated."""
+    out = {}
+    for n, o in like.items():
+        z = np.zeros_like(o.arrivals)
+        out[n] = PoolObservation(o.reps, z, z, z, z, z, z, z, o.handle_min)
+    return out
 
 
 def _shift_table(sh: pd.DataFrame, cal: Calendar) -> pd.DataFrame:
