@@ -56,7 +56,7 @@ def validate(
         typer.echo(
             f"OK {f}: {s.name}, {s.horizon_days} days from {s.start_date}, "
             f"channels {','.join(s.contacts.channels)}, {len(s.contacts.reasons)} reasons, "
-            f"{len(s.incidents)} incident(s){extends}"
+            f"{len(s.incidents)} incident(s), staffing {s.planner.mode}{extends}"
         )
     if bad:
         raise typer.Exit(EXIT_USER_ERROR)
