@@ -39,6 +39,7 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -320,7 +321,15 @@ def _build_block(days: list[int], resid: np.ndarray, row_lo: int, per_day: int,
     soft_index: list[np.ndarray] = []
     share = rules.part_time_max_share
     if share < 1 and pats.part_time.any():
-        coef = np.where(pats.part_time, 1.0 - share, -share)
+        # part <= share x (part + full), i.e. (1 - share) part - share full <= 0, with whole
+        # coefficients when share is a simple fraction (0.5 -> part - full <= 0), so the row is
+        # exact in floating point and HiGHS's cuts on it are not scaled by 0.5
+        frac = Fraction(share).limit_denominator(100)
+        if abs(float(frac) - share) < 1e-12:
+            p_, q_ = frac.numerator, frac.denominator
+            coef = np.where(pats.part_time, float(q_ - p_), float(-p_))
+        else:
+            coef = np.where(pats.part_time, 1.0 - share, -share)
         idx = add_rows([(di * n_p + np.arange(n_p), coef) for di in range(n_d)], -np.inf, 0.0)
         soft_rows += [("part_time_max_share", -1, d) for d in days]
         soft_index.append(idx)
@@ -387,12 +396,6 @@ def _build_block(days: list[int], resid: np.ndarray, row_lo: int, per_day: int,
     )
 
 
-#: Tie-break weight, per agent and in units of the cheapest shift's cost, on the part-time
-#: share rows' left-hand side: among equally cheap plans the solver then prefers those with
-#: fewer part-time agents, which usually meet the share without its rows being added.
-_TIE_BREAK = 1e-3
-
-
 def _components(a: sp.csr_matrix) -> tuple[int, np.ndarray, np.ndarray]:
     """Connected components of the rows and columns of ``a`` (linked by its nonzeros)."""
     n_r, n_c = a.shape
@@ -409,26 +412,107 @@ def _solve_block(blk: _Block, keep: np.ndarray, rules: Shifts, deadline: float,
     """Agents per (day, pattern) column of a block, and a valid relative MIP gap.
 
     Only the columns flagged in ``keep`` (shifts starting on the block's own days, not the
+    look-ahead day) are wanted. First a plan is built that needs no branching (``_rounded_plan``:
+    the LP relaxation rounded up, then trimmed), so the block always ends with one; the LP
+    optimum is a lower bound on the cost. Then HiGHS searches for the optimum until
+    ``deadline`` (``_exact_plan``), and the cheaper of the two plans is kept. The gap is
+    ``(cost - bound) / cost`` with the best proven bound: HiGHS's when it finished, else the LP's.
+    """
+    relaxed_lb = np.where(blk.integrality == 3, 0.0, blk.lb)  # semi-integer: 0 or >= min_agents
+    lp = milp(blk.c, integrality=np.zeros(blk.n_cols), bounds=Bounds(relaxed_lb, blk.ub),
+              constraints=LinearConstraint(blk.a, blk.row_lb, blk.row_ub),
+              options={"time_limit": max(deadline - time.perf_counter(), 1e-3), "disp": False})
+    if lp.status == 2:
+        raise InfeasibleSchedule(_diagnose(blk, rules, rules.time_limit_s, start_date))
+    fallback = _rounded_plan(blk, lp.x) if lp.x is not None else None
+    bound = float(lp.fun) if lp.x is not None else 0.0
+    try:
+        x, exact_bound = _exact_plan(blk, keep, rules, deadline, start_date)
+    except _NoPlanInTime as e:
+        if fallback is None:
+            span = f"{_day_name(blk.days[0], start_date)} to {_day_name(blk.days[-1], start_date)}"
+            raise InfeasibleSchedule(
+                f"no schedule found for {span} within shifts.time_limit_s = {rules.time_limit_s:g} s "
+                f"(HiGHS: {e}); raise time_limit_s or lower block_days"
+            ) from None
+        return fallback[: blk.n_x], _gap(float(blk.c @ fallback), bound)
+    # HiGHS's plan may leave out parts of the look-ahead day that nothing kept depends on, and
+    # its bound leaves them out too: the plans are compared on the kept shifts alone
+    cost = float(blk.c @ x)
+    gap = _gap(cost, exact_bound)
+    wanted = np.flatnonzero(keep)
+    if fallback is not None and blk.c[wanted] @ fallback[wanted] < blk.c[wanted] @ x[wanted] - _EPS:
+        return fallback[: blk.n_x], _gap(float(blk.c @ fallback), bound)
+    return x[: blk.n_x], gap
+
+
+def _gap(cost: float, bound: float) -> float:
+    """Relative MIP gap of a plan costing ``cost`` against a proven lower ``bound``."""
+    return max(0.0, (cost - bound) / cost) if cost > 0 else 0.0
+
+
+class _NoPlanInTime(Exception):
+    """HiGHS reached the deadline without a feasible plan (the message is HiGHS's)."""
+
+
+def _rounded_plan(blk: _Block, x_lp: np.ndarray) -> np.ndarray | None:
+    """A feasible plan near the LP optimum ``x_lp``, or None if rounding cannot repair it.
+
+    Rounding every column up keeps every coverage row met (they are ``>=`` rows with
+    non-negative coefficients) and may break the part-time share, daily caps and min-agents
+    rows. Then, most expensive columns first, agents are taken off one at a time while no row
+    moves further from being met (so no coverage row drops below its requirement, and taking
+    part-time agents off mends a broken share). The result is checked against every row.
+    """
+    a = blk.a.tocsc()
+    x = np.minimum(np.ceil(x_lp - 1e-6), blk.ub)
+    x = np.maximum(x, blk.lb * (x > 0))  # semi-integer columns: 0 or at least min_agents
+    v = a @ x
+
+    def violation(val: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.maximum(blk.row_lb[rows] - val, 0) + np.maximum(val - blk.row_ub[rows], 0)
+
+    order = np.argsort(-blk.c, kind="stable")  # the min-agents binaries (cost 0) last
+    cols = [(a.indices[a.indptr[j]:a.indptr[j + 1]], a.data[a.indptr[j]:a.indptr[j + 1]]) for j in order]
+    changed = True
+    while changed:  # a later removal can free an earlier column: pass again until none moves
+        changed = False
+        for j, (rows, vals) in zip(order, cols, strict=True):
+            while x[j] > 0:
+                step = x[j] if x[j] - 1 < blk.lb[j] else 1.0  # a semi-integer column drops to 0 at once
+                after_v = v[rows] - step * vals
+                if (violation(after_v, rows) > violation(v[rows], rows) + _EPS).any():
+                    break
+                x[j] -= step
+                v[rows] = after_v
+                changed = True
+    ok = (v >= blk.row_lb - _EPS).all() and (v <= blk.row_ub + _EPS).all()
+    return x if ok else None
+
+
+def _exact_plan(blk: _Block, keep: np.ndarray, rules: Shifts, deadline: float,
+                 start_date: dt.date | None) -> tuple[np.ndarray, float]:
+    """HiGHS's plan for a block (all columns, zero where not needed) and its dual bound (USD).
+
+    Only the columns flagged in ``keep`` (shifts starting on the block's own days, not the
     look-ahead day) are wanted. Two exact reductions make this fast:
 
-    - the part-time share and daily caps (the soft rows) rarely bind but slow HiGHS down several
-      times, so they are added lazily: solve without them, add the rows the solution breaks,
-      solve again, until none is broken; the objective carries a small tie-break on the share
-      rows (``_TIE_BREAK``) so that equally cheap plans with fewer part-time agents come first;
+    - the part-time share and daily caps (the soft rows) rarely bind but slow HiGHS down
+      several times, so they are added lazily: solve without them, add the rows the solution
+      breaks, solve again, until none is broken (the objective is the true cost: a tie-break
+      term would spoil the objective's integrality, which HiGHS uses to round its bound);
     - the rows in force split into independent problems (connected components of the
       constraint matrix: days that no shift crossing midnight links, once the per-day soft
       rows are out), each solved on its own; a component with none of the wanted columns is
       skipped, as nothing it decides is kept.
 
-    Each solve is a relaxation of the full problem and the full optimum meets the share rows,
-    so the tie-break cannot lift a dual bound above it: the summed dual bounds bound the full
-    optimum from below, and the gap is ``(cost - bound) / cost`` in true cost.
+    Each solve is a relaxation of the full problem, so the summed dual bounds of the last
+    round bound the full optimum from below. Raises ``_NoPlanInTime`` when a solve reaches
+    ``deadline`` without a plan.
     """
     soft = blk.soft_index
     hard = np.setdiff1d(np.arange(blk.a.shape[0]), soft)
-    share_rows = soft[[rule == "part_time_max_share" for rule, _, _ in blk.soft_rows]]
-    weight = np.asarray(blk.a[share_rows].sum(axis=0)).ravel()
-    c = blk.c + _TIE_BREAK * float(blk.c[: blk.n_x].min()) * weight
+    c = blk.c
     want = np.zeros(blk.n_cols, dtype=bool)
     want[: blk.n_x] = keep
     active = np.zeros(len(soft), dtype=bool)
@@ -451,8 +535,7 @@ def _solve_block(blk: _Block, keep: np.ndarray, rules: Shifts, deadline: float,
             bound += b
         broken = ~active & (blk.a[soft] @ x > blk.row_ub[soft] + _EPS)
         if not broken.any():
-            cost = float(blk.c @ x)
-            return x[: blk.n_x], max(0.0, (cost - bound) / cost) if cost > 0 else 0.0
+            return x, bound
         active |= broken
 
 
@@ -470,11 +553,7 @@ def _solve_component(blk: _Block, c: np.ndarray, a: sp.csr_matrix, sub_rows: np.
     if res.x is None:
         if res.status == 2:
             raise InfeasibleSchedule(_diagnose(blk, rules, rules.time_limit_s, start_date))
-        span = f"{_day_name(blk.days[0], start_date)} to {_day_name(blk.days[-1], start_date)}"
-        raise InfeasibleSchedule(
-            f"no schedule found for {span} within shifts.time_limit_s = {rules.time_limit_s:g} s "
-            f"(HiGHS: {res.message}); raise time_limit_s or lower block_days"
-        )
+        raise _NoPlanInTime(res.message)
     bound = getattr(res, "mip_dual_bound", None)
     x = np.rint(res.x)
     return x, float(bound) if bound is not None and math.isfinite(bound) else float(c[cols] @ x)
