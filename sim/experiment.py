@@ -272,6 +272,27 @@ def _run_pool(
     pool.shutdown(wait=True)
 
 
+def map_local(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], workers: int | None = None) -> list[Any]:
+    """``[fn(*args) for args in calls]`` on the local process pool (the experiment's own kind:
+    forkserver, workers that die with this process, Ctrl-C stopping them), in order. ``fn`` must be
+    importable by name; with one worker or one call it runs here. For CPU-bound work that is not a
+    replication, e.g. the staffing planner's shift MILPs, one per pool."""
+    n = min(workers or os.cpu_count() or 1, len(calls))
+    if n <= 1 or mp.current_process().daemon:
+        return [fn(*args) for args in calls]
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_worker_init,
+                                  initargs=(os.getpid(),))
+    try:
+        with _sigint_deferred():
+            futures = [pool.submit(fn, *args) for args in calls]
+        out = [f.result() for f in futures]
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+    return out
+
+
 def _check_scheduler(address: str, timeout_s: float = 10.0) -> None:
     """Fail fast, with a readable message, on a malformed or unreachable scheduler address.
 

@@ -609,12 +609,19 @@ class Shifts(Model):
     types: list[ShiftType] = Field(default_factory=_default_shift_types, min_length=1)
     start_step_min: int = Field(default=30, ge=15, le=240, description="Shift starts fall on this grid, minutes.")
     part_time_max_share: Probability = Field(
-        default=0.5, description="Most agent-shifts per day that may be part-time shifts."
+        default=1.0,
+        description="Most agent-shifts per day that may be part-time shifts (1: no cap). A binding cap on "
+        "a 24/7 pool weakens the MILP's bound: plans then often stop at time_limit_s with a gap of 5-15%.",
     )
     overtime_after_h: float = Field(default=8.0, gt=0, le=24, description="Paid hours of a shift beyond this earn the premium.")
     overtime_multiplier: float = Field(default=1.5, ge=1, le=5)
     block_days: int = Field(default=7, ge=1, le=31, description="Days solved together (shifts may cross midnight).")
     time_limit_s: float = Field(default=10.0, gt=0, le=600, description="Solver time limit per block.")
+    mip_rel_gap: float = Field(
+        default=0.01, ge=0, le=0.5,
+        description="The solver stops once a plan's cost is proven within this share of the optimum "
+        "(0: prove optimality, which can take long on 24/7 pools with a binding part-time share).",
+    )
 
 
 class PoolTargets(Model):
@@ -650,7 +657,11 @@ class Planner(Model):
     window_end: dt.date | None = Field(default=None, description="Last day planned, inclusive (default: the horizon end).")
     targets: dict[Pool, PoolTargets] = {}
     replications: int = Field(default=2, ge=1, le=50, description="Replications per refinement iteration.")
-    max_iterations: int = Field(default=8, ge=0, le=50, description="Simulation refinement rounds (0: analytic only).")
+    max_iterations: int = Field(
+        default=4, ge=0, le=50,
+        description="Simulation refinement rounds (0: analytic only). Each round simulates the whole horizon; "
+        "after a few, most remaining misses are simulation noise (see miss_z).",
+    )
     check_replications: int = Field(
         default=3, ge=1, le=100,
         description="Replications of the final check, which simulates the scheduled plan and the per-interval "

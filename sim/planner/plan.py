@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sim.calendar import Calendar
-from sim.experiment import run_experiment
+from sim.experiment import map_local, run_experiment
 from sim.planner.observe import PoolObservation, observe
 from sim.planner.pools import (
     PoolPlanSpec,
@@ -199,10 +199,14 @@ def plan_staffing(
     premium: dict[str, np.ndarray] = {}
     shift_frames = []
     offset = first_day * 1440.0
-    for n in names:
+    calls = [
+        (required[n].reshape(cal.days, ipd)[first_day:last_day + 1].astype(np.int64), int(cal.interval_min),
+         cfg.shifts, specs[n].hourly_cost_usd, win_start)
+        for n in names
+    ]
+    solved = map_local(schedule_shifts, calls, None if scheduler else workers)
+    for n, sched in zip(names, solved, strict=True):
         sp = specs[n]
-        req = required[n].reshape(cal.days, ipd)[first_day:last_day + 1]
-        sched = schedule_shifts(req.astype(np.int64), int(cal.interval_min), cfg.shifts, sp.hourly_cost_usd, win_start)
         sh = sched.shifts.copy()
         for c in ("start_min", "end_min", "break_start_min", "break_end_min"):
             sh[c] = sh[c] + offset

@@ -558,7 +558,8 @@ def _solve_component(blk: _Block, c: np.ndarray, a: sp.csr_matrix, sub_rows: np.
         integrality=blk.integrality[cols],
         bounds=Bounds(blk.lb[cols], blk.ub[cols]),
         constraints=LinearConstraint(a[sub_rows][:, cols], blk.row_lb[rows[sub_rows]], blk.row_ub[rows[sub_rows]]),
-        options={"time_limit": max(deadline - time.perf_counter(), 1e-3), "disp": False},
+        options={"time_limit": max(deadline - time.perf_counter(), 1e-3), "disp": False,
+                 "mip_rel_gap": rules.mip_rel_gap},
     )
     if res.x is None:
         if res.status == 2:
