@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.fit import Calibration
+from calibration.results import Calibration
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from calibration.backtest import WARMUP_WEEKS, Backtest
-from calibration.fit import Calibration, _jsonable
+from calibration.results import Calibration, jsonable
 
 __all__ = ["figures", "report_dict", "write_report"]
 
@@ -29,7 +29,7 @@ HOLDOUT_FILL = "rgba(120, 120, 120, 0.15)"
 
 def report_dict(cal: Calibration, bt: Backtest | None, provenance: dict[str, Any]) -> dict[str, Any]:
     """The content of report.json."""
-    return _jsonable({
+    return jsonable({
         "provenance": provenance,
         "history": {**cal.window.to_dict(), "timezone": provenance.get("timezone")},
         "inputs": cal.inputs,
@@ -219,7 +219,7 @@ def _params_table(cal: Calibration) -> str:
                 f"<td>{html.escape(p.unit)}</td><td>{p.n:,}</td><td>{html.escape(p.method)}</td></tr>"
             )
         if not p.intervals:
-            rows.append(f"<tr><td><code>{html.escape(p.path)}</code></td><td colspan=2>{html.escape(json.dumps(_jsonable(p.value))[:120])}</td>"
+            rows.append(f"<tr><td><code>{html.escape(p.path)}</code></td><td colspan=2>{html.escape(json.dumps(jsonable(p.value))[:120])}</td>"
                         f"<td>{html.escape(p.unit)}</td><td>{p.n:,}</td><td>{html.escape(p.method)}</td></tr>")
     return ("<table><thead><tr><th>parameter</th><th>estimate</th><th>95% interval</th><th>unit</th><th>n</th><th>method</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
@@ -282,7 +282,7 @@ def report_html(cal: Calibration, bt: Backtest | None, provenance: dict[str, Any
                      f"; {comp.get('customers', 0):,} customers; best by AIC: {html.escape(str(comp.get('best_by_aic')))}. The scenario uses the MBG/NBD "
                      "(drop-out possible at every would-be purchase), fitted jointly with arrivals above.</p><table><thead><tr><th>model</th><th>parameters (time unit days)</th>"
                      "<th>log-likelihood</th><th>AIC</th><th>converged</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-    parts.append("<h2>Inputs and provenance</h2><pre>" + html.escape(json.dumps(_jsonable(provenance), indent=2)) + "</pre>")
+    parts.append("<h2>Inputs and provenance</h2><pre>" + html.escape(json.dumps(jsonable(provenance), indent=2)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

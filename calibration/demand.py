@@ -1,0 +1,151 @@
+"""Demand stage: new-customer arrivals (rate, weekday and hour profiles, trend, dated uplifts),
+the customers who bought before the history, and the order-value distribution, from orders.csv.
+
+The arrivals are fitted jointly with repurchase (:mod:`calibration.acquisition`); the repurchase
+parameters of that joint fit are mapped by :mod:`calibration.repurchase`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from calibration import repurchase
+from calibration.acquisition import N_FIXED, AcquisitionFit, fit_acquisition
+from calibration.collector import (
+    Z95,
+    Collector,
+    duration_fit,
+    proportion_ci,
+    record_distribution,
+    rounded,
+)
+from calibration.summaries import Prepared, Window, customer_marks
+from sim.scenario import Scenario
+
+__all__ = ["fit_demand"]
+
+
+def fit_demand(p: Prepared, base: Scenario, out: Collector, rng: np.random.Generator) -> dict[str, Any]:
+    """Arrivals, repurchase and order values (see the module docstrings of calibration.acquisition)."""
+    o = p.orders
+    assert o is not None
+    w = p.window
+    D = w.fit_days
+    info: dict[str, Any] = {}
+    cust = customer_marks(o, D)
+    repeat_t = o.loc[(~o["first"].to_numpy()) & (o["t"].to_numpy() < D), "t"].to_numpy()
+    dow = w.dates()[:D].day_of_week.to_numpy()
+    rp = base.repurchase
+    trend = D >= 90
+    if not trend:
+        out.why("demand.annual_growth", "the fit window is shorter than 90 days: growth not identified")
+    fit = fit_acquisition(cust, repeat_t, D, dow, k=rp.initial_repeat_purchases, sensitivity0=rp.peak_sensitivity, trend=trend)
+    info["acquisition"] = fit
+    out.models["arrivals_and_repurchase"] = _acq_diagnostics(fit, w)
+    out.models["arrivals_series"] = {
+        "date": [d.date().isoformat() for d in w.dates()[:D]],
+        "first_seen": fit.daily_first_seen.tolist(),
+        "new_expected": fit.daily_new_expected.tolist(),
+        "existing_expected": fit.daily_existing_expected.tolist(),
+    }
+    out.notes.extend(fit.notes)
+    if not fit.converged:
+        out.warn(f"order arrivals / repurchase: the joint fit did not converge ({fit.message}); demand and repurchase keep the base values")
+        out.why("demand", f"joint arrival/repurchase fit did not converge: {fit.message}")
+        out.why("repurchase", f"joint arrival/repurchase fit did not converge: {fit.message}")
+    else:
+        _map_acquisition(fit, w, base, out)
+    # comparisons: BG/NBD, Pareto/NBD, Gamma-Gamma, plain MBG/NBD on day-level RFM of the customers
+    # the joint model takes as new
+    out.models["repurchase_comparison"] = repurchase.btyd_comparison(o, w, fit, rng)
+    # order value
+    vals = o.loc[o["t"].to_numpy() < D, "value"].to_numpy()
+    zero = int((vals <= 0).sum())
+    vfit = duration_fit(vals, rng)
+    if vfit is None:
+        out.why("demand.order_value_usd", "too few positive order values")
+    else:
+        record_distribution(out, "demand.order_value_usd", vfit, 1.0, "USD", "maximum likelihood, family by AIC", "orders",
+                    {"zero_values_dropped": zero})
+    return info
+
+
+def _acq_diagnostics(fit: AcquisitionFit, w: Window) -> dict[str, Any]:
+    return {
+        "model": "new-customer arrivals + MBG/NBD repurchase with the pre-history customer base (calibration.acquisition)",
+        "loglik": fit.loglik,
+        "customers": fit.n_customers,
+        "converged": fit.converged,
+        "message": fit.message,
+        "existing_customers_modelled": fit.existing_modelled,
+        "initial_repeat_purchases_assumed": fit.k,
+        "parameters": {n: v for n, v in zip(["log_r", "log_alpha", "log_a", "log_b", "log_N0", "peak_sensitivity", *fit.design.names], fit.eta.tolist(), strict=True)},
+        "std_errors": {n: (math.sqrt(v) if v > 0 else None) for n, v in zip(["log_r", "log_alpha", "log_a", "log_b", "log_N0", "peak_sensitivity", *fit.design.names], np.diag(fit.cov).tolist(), strict=True)},
+        "expected_share_of_first_seen_who_are_new": float(fit.responsibilities.mean()) if len(fit.responsibilities) else None,
+        "notes": fit.notes,
+    }
+
+
+def _map_acquisition(fit: AcquisitionFit, w: Window, base: Scenario, out: Collector) -> None:
+    names = fit.design.names
+
+    def wd_factors(eta: np.ndarray) -> np.ndarray:
+        beta = eta[N_FIXED:]
+        f = np.exp(np.concatenate([[0.0], beta[1:7]]))
+        return f / f.mean()
+
+    def rate(eta: np.ndarray) -> np.ndarray:
+        beta = eta[N_FIXED:]
+        f = np.exp(np.concatenate([[0.0], beta[1:7]]))
+        return np.array([math.exp(beta[0]) * f.mean()])
+
+    n_cust = fit.n_customers
+    v, se = fit.delta(rate)
+    out.fit("demand.new_customers_per_day", rounded(v[0], 4), {"value": (v[0], v[0] * math.exp(-Z95 * se[0] / v[0]), v[0] * math.exp(Z95 * se[0] / v[0]))},
+            "customers/day", "joint maximum likelihood (arrivals + MBG/NBD); delta method", n_cust, "orders",
+            note="off-peak mean before weekday, trend and uplift factors; includes referred customers")
+    v, se = fit.delta(wd_factors)
+    out.fit("demand.weekday_factors", [rounded(x, 5) for x in v], {str(i): (v[i], v[i] - Z95 * se[i], v[i] + Z95 * se[i]) for i in range(7)},
+            "factor (Monday..Sunday, mean 1)", "joint maximum likelihood; delta method", n_cust, "orders")
+    if fit.design.trend:
+        j = N_FIXED + names.index("trend_per_year")
+        g, s = fit.eta[j], math.sqrt(max(fit.cov[j, j], 0.0))
+        out.fit("demand.annual_growth", rounded(math.expm1(g), 5), {"value": (math.expm1(g), math.expm1(g - Z95 * s), math.expm1(g + Z95 * s))},
+                "share per year", "joint maximum likelihood; Wald on log growth factor", n_cust, "orders")
+    shares = fit.hour_shares
+    n_eff = max(fit.hour_weight_n, 1.0)
+    hw = shares * 24
+    out.fit("demand.hour_weights", [rounded(x, 5) for x in hw],
+            {str(h): (hw[h], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[1], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[2]) for h in range(24)},
+            "relative weight (mean 1)", "responsibility-weighted hour shares of new customers' first orders (EM step); Wilson on the effective count", int(n_eff), "orders")
+    peaks = []
+    intervals = {}
+    for j, name in enumerate(names):
+        if not name.startswith("segment_"):
+            continue
+        lo, hi = (int(x) for x in name.split("_")[1:])
+        b, s = fit.eta[N_FIXED + j], math.sqrt(max(fit.cov[N_FIXED + j, N_FIXED + j], 0.0))
+        start = (w.start + pd.Timedelta(days=lo)).date()
+        end = (w.start + pd.Timedelta(days=hi)).date()
+        label = f"fitted_{start:%Y%m%d}_{end:%Y%m%d}"
+        peaks.append({"name": label, "start": start.isoformat(), "end": end.isoformat(), "multiplier": rounded(math.exp(b), 4)})
+        intervals[label] = (math.exp(b), math.exp(b - Z95 * s), math.exp(b + Z95 * s))
+    out.fit("demand.peaks", peaks, intervals, "multiplier", "residual runs of first-seen customers, binary segmentation, then joint maximum likelihood", n_cust, "orders",
+            note="dated periods found in the fit window only: uplifts in the holdout are not known to the fit")
+    repurchase.map_repurchase(fit, out)
+    if fit.existing_modelled:
+        lo_n, hi_n = fit.ci_log(4)
+        out.fit("demand.initial_customers", round(fit.n0), {"value": (fit.n0, lo_n, hi_n)}, "customers",
+                "joint maximum likelihood: first appearances of customers who bought before the history", n_cust, "orders")
+    else:
+        out.fit("demand.initial_customers", 0, {"value": (0.0, 0.0, 0.0)}, "customers", "no evidence of earlier customers (at the bound)", n_cust, "orders")
+    out.why("repurchase.initial_repeat_purchases", "not identified from one order log (repeat purchases made before it)")
+    if base.demand.referral_probability_per_promoter > 0:
+        out.set("demand.referral_probability_per_promoter", 0.0)
+        out.notes.append(
+            "referred customers cannot be told apart from paid new customers in an order log: they are in "
+            "new_customers_per_day, so referrals are switched off in the calibrated scenario"
+        )
