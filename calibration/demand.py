@@ -22,27 +22,76 @@ from calibration.collector import (
     record_distribution,
     rounded,
 )
-from calibration.summaries import Prepared, Window, customer_marks
+from calibration.summaries import (
+    Prepared,
+    Window,
+    acquisition_stop,
+    coarse_timestamps,
+    customer_marks,
+    daily_counts,
+    merge_same_day_orders,
+)
 from sim.scenario import Scenario
 
 __all__ = ["fit_demand"]
 
 
-def fit_demand(p: Prepared, base: Scenario, out: Collector, rng: np.random.Generator) -> dict[str, Any]:
+ACQUISITION_MODES = ("auto", "none", "fitted")
+"""``fitted``: new customers arrive throughout (an open business); ``none``: a closed cohort, no new
+customers after the last first order of the fit window; ``auto``: closed when arrivals stop
+(:func:`calibration.summaries.acquisition_stop`), else fitted."""
+
+
+def fit_demand(p: Prepared, base: Scenario, out: Collector, rng: np.random.Generator, acquisition: str = "auto") -> dict[str, Any]:
     """Arrivals, repurchase and order values (see the module docstrings of calibration.acquisition)."""
+    if acquisition not in ACQUISITION_MODES:
+        raise ValueError(f"acquisition must be one of {ACQUISITION_MODES}, got {acquisition!r}")
     o = p.orders
     assert o is not None
     w = p.window
     D = w.fit_days
     info: dict[str, Any] = {}
+    coarse = coarse_timestamps(o.loc[o["t"].to_numpy() < D, "t"].to_numpy())
+    if coarse is not None:
+        out.warn(f"orders: {coarse}: the order hour profile cannot be fitted, demand.hour_weights keeps the base value")
+        out.why("demand.hour_weights", f"order timestamps carry no time of day: {coarse}")
+        if coarse.endswith("(date-only)"):
+            o, merged = merge_same_day_orders(o)
+            if merged:
+                out.notes.append(
+                    f"orders: {merged:,} same-day order(s) of the same customer merged into one purchase ({len(o):,} purchases left) for the "
+                    "arrival/repurchase fit and the order values: with date-only timestamps they share one time, and the "
+                    "engine's repurchase process runs in continuous time (one order per purchase)"
+                )
+                out.models["same_day_orders_merged"] = merged
     cust = customer_marks(o, D)
     repeat_t = o.loc[(~o["first"].to_numpy()) & (o["t"].to_numpy() < D), "t"].to_numpy()
     dow = w.dates()[:D].day_of_week.to_numpy()
     rp = base.repurchase
-    trend = D >= 90
+    first_daily = daily_counts(cust["t0"].to_numpy(), D)
+    stop = acquisition_stop(first_daily) if acquisition == "auto" else None
+    if acquisition == "none":
+        seen = np.flatnonzero(first_daily > 0)
+        stop = int(seen[-1]) + 1 if len(seen) else D
+    arrival_days = stop if stop is not None else D
+    closed = acquisition == "none" or stop is not None
+    info["closed_cohort"] = closed
+    if closed:
+        end = (w.start + pd.Timedelta(days=arrival_days)).date()
+        how = "as asked (--acquisition none)" if acquisition == "none" else (
+            f"detected: no first order in the last {D - arrival_days} day(s) of the fit window, where the arrival rate before would have "
+            f"brought {first_daily[max(0, arrival_days - 28):arrival_days].mean() * (D - arrival_days):.0f}")
+        out.warn(f"orders: a closed cohort, new customers stop arriving on {end} ({how}); the calibrated scenario adds no new "
+                 "customers from then on (demand.acquisition_end) and has no customers from before the history")
+        out.fit("demand.acquisition_end", end.isoformat(), {}, "date", f"closed cohort: {how}", len(cust), "orders")
+        out.models["closed_cohort"] = {"acquisition_end": end.isoformat(), "arrival_days": arrival_days, "mode": acquisition}
+    else:
+        out.why("demand.acquisition_end", "new customers keep arriving to the end of the fit window (an open business)")
+    trend = arrival_days >= 90
     if not trend:
-        out.why("demand.annual_growth", "the fit window is shorter than 90 days: growth not identified")
-    fit = fit_acquisition(cust, repeat_t, D, dow, k=rp.initial_repeat_purchases, sensitivity0=rp.peak_sensitivity, trend=trend)
+        out.why("demand.annual_growth", "new customers arrive over fewer than 90 days: growth not identified")
+    fit = fit_acquisition(cust, repeat_t, D, dow, k=rp.initial_repeat_purchases, sensitivity0=rp.peak_sensitivity, trend=trend,
+                          existing=not closed, arrival_days=arrival_days)
     info["acquisition"] = fit
     out.models["arrivals_and_repurchase"] = _acq_diagnostics(fit, w)
     out.models["arrivals_series"] = {
@@ -57,7 +106,7 @@ def fit_demand(p: Prepared, base: Scenario, out: Collector, rng: np.random.Gener
         out.why("demand", f"joint arrival/repurchase fit did not converge: {fit.message}")
         out.why("repurchase", f"joint arrival/repurchase fit did not converge: {fit.message}")
     else:
-        _map_acquisition(fit, w, base, out)
+        _map_acquisition(fit, w, base, out, hours=coarse is None)
     # comparisons: BG/NBD, Pareto/NBD, Gamma-Gamma, plain MBG/NBD on day-level RFM of the customers
     # the joint model takes as new
     out.models["repurchase_comparison"] = repurchase.btyd_comparison(o, w, fit, rng)
@@ -89,7 +138,7 @@ def _acq_diagnostics(fit: AcquisitionFit, w: Window) -> dict[str, Any]:
     }
 
 
-def _map_acquisition(fit: AcquisitionFit, w: Window, base: Scenario, out: Collector) -> None:
+def _map_acquisition(fit: AcquisitionFit, w: Window, base: Scenario, out: Collector, hours: bool = True) -> None:
     names = fit.design.names
 
     def wd_factors(eta: np.ndarray) -> np.ndarray:
@@ -118,9 +167,10 @@ def _map_acquisition(fit: AcquisitionFit, w: Window, base: Scenario, out: Collec
     shares = fit.hour_shares
     n_eff = max(fit.hour_weight_n, 1.0)
     hw = shares * 24
-    out.fit("demand.hour_weights", [rounded(x, 5) for x in hw],
-            {str(h): (hw[h], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[1], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[2]) for h in range(24)},
-            "relative weight (mean 1)", "responsibility-weighted hour shares of new customers' first orders (EM step); Wilson on the effective count", int(n_eff), "orders")
+    if hours:
+        out.fit("demand.hour_weights", [rounded(x, 5) for x in hw],
+                {str(h): (hw[h], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[1], 24 * proportion_ci(round(shares[h] * n_eff), round(n_eff))[2]) for h in range(24)},
+                "relative weight (mean 1)", "responsibility-weighted hour shares of new customers' first orders (EM step); Wilson on the effective count", int(n_eff), "orders")
     peaks = []
     intervals = {}
     for j, name in enumerate(names):

@@ -47,28 +47,40 @@ import numpy as np
 import pandas as pd
 
 from calibration.calendar import redate
+from calibration.checks import Finding, cross_file_checks
 from calibration.collector import Collector
 from calibration.contacts import fit_contacts
 from calibration.delivery import fit_delivery
-from calibration.demand import fit_demand
+from calibration.demand import ACQUISITION_MODES, fit_demand
 from calibration.kept import kept_from_base
 from calibration.results import Calibration, Param
 from calibration.returns import fit_returns
 from calibration.schemas import History
 from calibration.staffing import fit_staffing
 from calibration.summaries import CalibrationInputError, history_window, prepare
-from sim.loader import deep_merge, scenario_from_dict
+from calibration.validity import valid_scenario
 from sim.scenario import Scenario
 
 __all__ = ["Calibration", "CalibrationInputError", "Param", "calibrate", "overrides_copy"]
 
 
-def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: int = 0, name: str | None = None) -> Calibration:
+def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: int = 0, name: str | None = None,
+              acquisition: str = "auto", findings: list[Finding] | None = None) -> Calibration:
     """Fit the scenario parameters the history identifies (see the module docstring).
+
+    ``acquisition`` is ``auto`` (a closed cohort when new customers stop arriving), ``none`` (a
+    closed cohort) or ``fitted`` (new customers throughout): :data:`calibration.demand.ACQUISITION_MODES`.
+    ``findings`` are the cross-file checks (:func:`calibration.checks.cross_file_checks`) when the
+    caller ran them already; they become warnings. Fitted values outside the scenario's ranges are
+    clamped or replaced by the base value with a warning (:mod:`calibration.validity`).
 
     Raises :class:`CalibrationInputError` when the history cannot support the fit (too short for
     the holdout).
     """
+    if acquisition not in ACQUISITION_MODES:
+        raise CalibrationInputError(f"acquisition must be one of {', '.join(ACQUISITION_MODES)}, got {acquisition!r}")
+    if findings is None:
+        findings = cross_file_checks(history)
     window = history_window(history, holdout_weeks, min_fit_days=28 if history.orders is not None else 1)
     prep = prepare(history, window)
     rng = np.random.default_rng(seed)
@@ -76,9 +88,12 @@ def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: in
     out = Collector(base_dump)
     files = set(history.frames())
     out.notes.extend(history.notes)
+    for f in findings:
+        out.warn(f"data check: {f.text()}")
+    out.models["data_checks"] = [f.to_dict() for f in findings]
     delivery: dict[str, Any] = {}
     if prep.orders is not None:
-        fit_demand(prep, base, out, rng)
+        fit_demand(prep, base, out, rng, acquisition)
         delivery = fit_delivery(prep, base, out, rng)
     if prep.contacts is not None:
         fit_contacts(prep, base, out, rng, delivery)
@@ -92,10 +107,9 @@ def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: in
     out.set("start_date", window.start.date().isoformat())
     out.set("horizon_days", int(window.days))
     redate(base, window, out)
-    merged = deep_merge(base_dump, out.overrides)
     try:
-        scenario = scenario_from_dict(merged, "calibrated scenario")
-    except Exception as exc:  # a fitted value the schema rejects: report it, never write it
+        scenario = valid_scenario(base_dump, out)
+    except ValueError as exc:  # not a fitted value: the base itself does not validate
         raise CalibrationInputError(f"the fitted values do not form a valid scenario: {exc}") from None
     kept = kept_from_base(base_dump, out.overrides, out, files)
     return Calibration(
