@@ -187,8 +187,7 @@ def test_a_cohort_log_holdout_is_reproduced(tmp_path: Path) -> None:
     process noise of about 470 orders from heterogeneous customers (replication sd 2-9%) plus the
     estimation error of the four repurchase parameters from 5,300 customers over 12 weeks. 25% is
     about 4 of those sd; acquisition that never stopped (the old behaviour) adds 150 new customers a
-    day to the holdout, several times its orders. About 40 s (the Pareto/NBD comparison fit on all
-    customers is most of it)."""
+    day to the holdout, several times its orders."""
     from calibration.backtest import run_backtest
 
     truth = scenario_from_dict(deep_merge(resolve_raw(TRUTH), COHORT))
