@@ -130,11 +130,12 @@ def holdout_prediction(o: pd.DataFrame, w: Window, rfm: pd.DataFrame, params: di
                                 "error": float(pred.sum() / actual.sum() - 1.0) if actual.sum() > 0 else None}
     weeks = math.ceil((D + H) / unit)
     edges = np.arange(weeks + 1) * unit
-    t0 = first.reindex(rfm.index).to_numpy()
-    # expected cumulative repeat purchase days by each week edge, summed over customers: the first
-    # purchase day counts whole, so a repeat can come from the next day on (age = edge - t0 - 1)
-    age = np.clip(edges[None, :] - t0[:, None] - 1.0, 0.0, None) / unit
-    cum = btyd.bgnbd_expected_purchases(params, age).sum(axis=0)
+    t0_days, n_by_day = np.unique(first.reindex(rfm.index).to_numpy(), return_counts=True)
+    # expected cumulative repeat purchase days by each week edge, summed over customers (grouped by
+    # first purchase day): that day counts whole, so a repeat can come from the next day on
+    # (age = edge - t0 - 1)
+    age = np.clip(edges[None, :] - t0_days[:, None] - 1.0, 0.0, None) / unit
+    cum = n_by_day @ btyd.bgnbd_expected_purchases(params, age)
     actual_w = np.bincount(np.floor(frame["d"].to_numpy() / unit).astype(np.int64), minlength=weeks)[:weeks]
     out["weekly"] = {
         "week_start": [(w.start + pd.Timedelta(days=float(e))).date().isoformat() for e in edges[:-1]],

@@ -27,6 +27,7 @@ import typer
 from scipy import optimize, special
 from typer.testing import CliRunner
 
+from calibration import btyd
 from calibration.collector import Collector
 from calibration.commands import calibrate_command
 from calibration.demand import fit_demand
@@ -134,6 +135,11 @@ def test_holdout_prediction_table_adds_up_to_the_data(sample_run: tuple[typer.te
     pred = [r["predicted_mean"] for r in rows]
     assert all(b > a for a, b in itertools.pairwise(pred))
     assert sum(h["weekly"]["actual"]) == (ts > first).sum()
+    # the weekly expectation summed over the 39 calibration weeks is sum_i E[X(T_i)], T_i from the
+    # raw file (weeks from the first purchase day to 1997-09-30)
+    params = sample_run[1]["models"]["repurchase_comparison"]["bgnbd"]["params"]
+    T = ((pd.Timestamp("1997-09-30") - first.groupby(days["customer_id"]).min()).dt.days / 7).to_numpy()
+    assert sum(h["weekly"]["predicted"][:39]) == pytest.approx(btyd.bgnbd_expected_purchases(params, T).sum(), rel=1e-9)
     # measured: BG/NBD predicts 1,653 of the 1,882 holdout repeat days (-12%)
     assert -0.2 < h["holdout_total"]["error"] < 0.0
 
