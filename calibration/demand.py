@@ -22,6 +22,7 @@ from calibration.collector import (
     record_distribution,
     rounded,
 )
+from calibration.holidays import YEARS_AHEAD, recurring_peaks
 from calibration.summaries import (
     Prepared,
     Window,
@@ -183,8 +184,20 @@ def _map_acquisition(fit: AcquisitionFit, w: Window, base: Scenario, out: Collec
         label = f"fitted_{start:%Y%m%d}_{end:%Y%m%d}"
         peaks.append({"name": label, "start": start.isoformat(), "end": end.isoformat(), "multiplier": rounded(math.exp(b), 4)})
         intervals[label] = (math.exp(b), math.exp(b - Z95 * s), math.exp(b + Z95 * s))
-    out.fit("demand.peaks", peaks, intervals, "multiplier", "residual runs of first-seen customers, binary segmentation, then joint maximum likelihood", n_cust, "orders",
-            note="dated periods found in the fit window only: uplifts in the holdout are not known to the fit")
+    fit_end = (w.start + pd.Timedelta(days=w.fit_days - 1)).date()
+    repeats = recurring_peaks([q for q in peaks if q["multiplier"] > 1], w.start.date(), fit_end, (w.end - pd.Timedelta(days=1)).date())
+    for q in repeats:
+        intervals[q["name"]] = intervals[q["source"]]
+    all_peaks = sorted(peaks + [{k: v for k, v in q.items() if k != "source"} for q in repeats], key=lambda q: q["start"])
+    out.fit("demand.peaks", all_peaks, intervals, "multiplier",
+            "residual runs of first-seen customers, binary segmentation, then joint maximum likelihood; uplifts near Black Friday, "
+            "Cyber Monday or Christmas repeated on that event in the other years (calibration.holidays)", n_cust, "orders",
+            note="fitted_* periods are the dated uplifts of the fit window; <event>_<year> ones repeat them on the same named event "
+                 f"(through {YEARS_AHEAD} years after the history) where the fit window did not see that year's event",
+            repeated_from={q["name"]: q["source"] for q in repeats})
+    if repeats:
+        out.notes.append(f"demand.peaks: {len({q['source'] for q in repeats})} fitted uplift(s) anchored to named events and repeated in "
+                         f"{len(repeats)} other-year period(s), e.g. {repeats[0]['name']} {repeats[0]['start']}..{repeats[0]['end']}")
     repurchase.map_repurchase(fit, out)
     if fit.existing_modelled:
         lo_n, hi_n = fit.ci_log(4)

@@ -21,7 +21,8 @@ module only runs them in order and assembles the result:
 
 What is fitted from what (details in each stage module and in the README):
 
-* orders → new-customer arrivals (rate, weekday and hour profiles, trend, dated uplifts), the
+* orders → new-customer arrivals (rate, weekday and hour profiles, trend, dated uplifts, repeated
+  on named events by :mod:`calibration.holidays`, the end of acquisition of a closed cohort), the
   customers who bought before the history (``demand.initial_customers``), repurchase and dropout
   (MBG/NBD, the engine's process: :mod:`calibration.acquisition`; BG/NBD, Pareto/NBD and
   Gamma-Gamma are fitted for comparison and reported), the order-value distribution; with the
