@@ -4,6 +4,7 @@ Gamma-Gamma) reported beside them."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -70,7 +71,13 @@ def btyd_comparison(o: pd.DataFrame, w: Window, fit: AcquisitionFit, rng: np.ran
         "share_taken_as_pre_history_customers": float(1.0 - fit.responsibilities.mean()) if len(fit.responsibilities) else None,
         "note": "day-level RFM (btyd.rfm_summary) of every customer first seen in the fit window before its last day, in weeks; not time-changed",
     }
-    for name, fn in (("bgnbd", btyd.fit_bgnbd), ("pareto_nbd", btyd.fit_pareto_nbd), ("mbgnbd", fit_mbgnbd)):
+    # day-level data in weeks repeat few (x, tx, T) triples: the MBG/NBD fit runs on the unique ones
+    uniq, counts = np.unique(np.column_stack([x, tx, T]), axis=0, return_counts=True)
+
+    def mbgnbd(_x: np.ndarray, _tx: np.ndarray, _T: np.ndarray) -> Any:
+        return dataclasses.replace(fit_mbgnbd(uniq[:, 0], uniq[:, 1], uniq[:, 2], weights=counts.astype(float)), n=len(x))
+
+    for name, fn in (("bgnbd", btyd.fit_bgnbd), ("pareto_nbd", btyd.fit_pareto_nbd), ("mbgnbd", mbgnbd)):
         sub = slice(None)
         if name == "pareto_nbd" and len(x) > PARETO_MAX_CUSTOMERS:
             sub = np.sort(rng.choice(len(x), PARETO_MAX_CUSTOMERS, replace=False))  # type: ignore[assignment]
@@ -107,16 +114,28 @@ def holdout_prediction(o: pd.DataFrame, w: Window, rfm: pd.DataFrame, params: di
     actual ones, with the holdout weeks marked."""
     unit = COMPARISON_TIME_UNIT_DAYS
     D, H = w.fit_days, w.holdout_days
-    day = np.floor(o["t"].to_numpy())
-    frame = pd.DataFrame({"c": o["customer_id"].to_numpy(), "d": day}).drop_duplicates()
-    frame = frame[frame["c"].isin(rfm.index).to_numpy()]
-    first = frame.groupby("c", sort=False)["d"].min()
-    frame = frame[frame["d"].to_numpy() > first.reindex(frame["c"]).to_numpy()]  # repeat purchase days
+    # purchase days per customer on integer codes (object ids would make this the slow part)
+    codes, ids = pd.factorize(o["customer_id"].to_numpy())
+    day = np.floor(o["t"].to_numpy()).astype(np.int64)
+    span = int(day.max()) + 1 if len(day) else 1
+    key = np.unique(codes.astype(np.int64) * span + day)  # sorted by customer, then day
+    c, d = key // span, key % span
+    row = pd.Index(ids).get_indexer(rfm.index)  # every rfm customer is in the orders
+    member = np.zeros(len(ids), dtype=bool)
+    member[row] = True
+    keep = member[c]
+    c, d = c[keep], d[keep]
+    first = np.full(len(ids), -1, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else np.empty(0, dtype=np.int64)
+    first[c[starts]] = d[starts]
+    repeat = d > first[c]
+    c, d = c[repeat], d[repeat]  # repeat purchase days
     out: dict[str, Any] = {"time_unit": "weeks", "customers": len(rfm)}
     if H > 0:
-        in_hold = frame[(frame["d"] >= D) & (frame["d"] < D + H)]
-        actual = in_hold.groupby("c").size().reindex(rfm.index).fillna(0).to_numpy()
-        pred = btyd.bgnbd_conditional_expected_purchases(params, H / unit, rfm["frequency"], rfm["recency"], rfm["T"])
+        hold = (d >= D) & (d < D + H)
+        actual = np.bincount(c[hold], minlength=len(ids))[row].astype(float)
+        uniq, inv = np.unique(rfm[["frequency", "recency", "T"]].to_numpy(dtype=float), axis=0, return_inverse=True)
+        pred = btyd.bgnbd_conditional_expected_purchases(params, H / unit, uniq[:, 0], uniq[:, 1], uniq[:, 2])[inv.ravel()]
         grp = np.minimum(rfm["frequency"].to_numpy(), FREQUENCY_GROUPS)
         rows = []
         for g in range(FREQUENCY_GROUPS + 1):
@@ -130,13 +149,13 @@ def holdout_prediction(o: pd.DataFrame, w: Window, rfm: pd.DataFrame, params: di
                                 "error": float(pred.sum() / actual.sum() - 1.0) if actual.sum() > 0 else None}
     weeks = math.ceil((D + H) / unit)
     edges = np.arange(weeks + 1) * unit
-    t0_days, n_by_day = np.unique(first.reindex(rfm.index).to_numpy(), return_counts=True)
+    t0_days, n_by_day = np.unique(first[row].astype(float), return_counts=True)
     # expected cumulative repeat purchase days by each week edge, summed over customers (grouped by
     # first purchase day): that day counts whole, so a repeat can come from the next day on
     # (age = edge - t0 - 1)
     age = np.clip(edges[None, :] - t0_days[:, None] - 1.0, 0.0, None) / unit
     cum = n_by_day @ btyd.bgnbd_expected_purchases(params, age)
-    actual_w = np.bincount(np.floor(frame["d"].to_numpy() / unit).astype(np.int64), minlength=weeks)[:weeks]
+    actual_w = np.bincount(np.floor(d / unit).astype(np.int64), minlength=weeks)[:weeks]
     out["weekly"] = {
         "week_start": [(w.start + pd.Timedelta(days=float(e))).date().isoformat() for e in edges[:-1]],
         "predicted": np.diff(cum).tolist(),
