@@ -54,6 +54,7 @@ __all__ = [
     "fit_acquisition",
     "fit_mbgnbd",
     "mbgnbd_loglik",
+    "relative_gradient",
 ]
 
 Z95 = 1.959963984540054
@@ -166,8 +167,11 @@ def fit_mbgnbd(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, weight
     hess = hessian_from_grad(lambda e: negll(e)[1], eta, relative=True)
     cov, problem = _covariance(hess)
     notes = []
-    if not best.success:
-        notes.append(f"optimiser: {best.message}")
+    lo_b = np.array([b[0] for b in _LOG_THETA_BOUNDS])
+    hi_b = np.array([b[1] for b in _LOG_THETA_BOUNDS])
+    rel_g = relative_gradient(-negll(eta)[1], eta, -float(best.fun), lo_b, hi_b)
+    if not best.success and not rel_g < REL_GRADIENT_TOL:
+        notes.append(f"optimiser: {best.message}; relative gradient {rel_g:.2g} (tolerance {REL_GRADIENT_TOL:g})")
     if problem:
         notes.append(problem)
     at_bound = [k for k, v, (lo, hi) in zip(_THETA, eta, _LOG_THETA_BOUNDS, strict=True) if v < lo + 1e-3 or v > hi - 1e-3]
@@ -509,7 +513,26 @@ def _optimise(model: _Joint, eta0: np.ndarray) -> tuple[np.ndarray, Any]:
 
 
 NEWTON_DECREMENT_TOL = 1e-3
-"""A fit counts as converged when the remaining expected log-likelihood gain g' H^-1 g / 2 is below this."""
+"""The Newton polish stops once the remaining expected log-likelihood gain g' H^-1 g / 2 is below a
+hundredth of this (a stopping rule for the steps, not the convergence test)."""
+REL_GRADIENT_TOL = 1e-6
+"""Convergence test: the relative gradient ``max_i |g_i| max(|eta_i|, 1) / max(|loglik|, 1)`` of the
+free parameters (projected on the bounds) must be below this at the returned point (the scaled
+gradient test of Dennis & Schnabel 1983, sec. 7.2; R's ``nlm`` gradtol is the same test). It is
+invariant to the size of the data set, which an absolute expected-gain rule is not."""
+
+
+def relative_gradient(grad: np.ndarray, eta: np.ndarray, loglik: float, lo: np.ndarray, hi: np.ndarray) -> float:
+    """The scaled gradient of :data:`REL_GRADIENT_TOL`, with components that push a parameter
+    sitting on its bound further out set to 0 (the projected gradient L-BFGS-B tests)."""
+    g = np.asarray(grad, dtype=float).copy()  # gradient of the log-likelihood
+    at_lo = eta <= lo + 1e-9
+    at_hi = eta >= hi - 1e-9
+    g[at_lo & (g < 0)] = 0.0
+    g[at_hi & (g > 0)] = 0.0
+    if len(g) == 0:
+        return 0.0
+    return float(np.max(np.abs(g) * np.maximum(np.abs(eta), 1.0)) / max(abs(loglik), 1.0))
 
 
 def _newton_polish(model: _Joint, eta: np.ndarray, free: np.ndarray, max_steps: int = 12) -> tuple[np.ndarray, np.ndarray, float]:
@@ -595,6 +618,7 @@ def fit_acquisition(
     existing: bool = True,
     detect_uplifts: bool = True,
     max_uplifts: int = 12,
+    arrival_days: int | None = None,
 ) -> AcquisitionFit:
     """Fit the joint model to customers first seen in days ``[0, fit_days)``.
 
@@ -607,13 +631,25 @@ def fit_acquisition(
         k: repeat purchases the existing customers already made (the base scenario's value).
         sensitivity0: starting value of the repurchase clock's peak sensitivity (the base's).
         trend, existing, detect_uplifts: model switches.
+        arrival_days: a closed cohort: new customers arrive only in days ``[0, arrival_days)``
+            (none after; needs ``existing=False``: every customer of a cohort log is new at its
+            first order). None: arrivals over the whole window.
     """
     notes: list[str] = []
     D = int(fit_days)
+    A = D if arrival_days is None else int(arrival_days)
+    if not 0 < A <= D:
+        raise ValueError(f"arrival_days must be in 1..{D}, got {A}")
+    if A < D and existing:
+        raise ValueError("a closed cohort (arrival_days < fit_days) has no customers from before the history: pass existing=False")
     day = np.floor(cust["t0"].to_numpy()).astype(np.int64)
-    counts = np.bincount(day, minlength=D)[:D].astype(float)
-    # 1) repurchase parameters from customers first seen late in the window (mostly new customers)
-    late = cust["t0"].to_numpy() >= 0.4 * D
+    if np.any(day >= A):
+        raise ValueError("customers first seen after arrival_days")
+    counts = np.bincount(day, minlength=A)[:A].astype(float)
+    dow_of_day = np.asarray(dow_of_day)[:A]
+    # 1) repurchase parameters from customers first seen late in the window (mostly new customers;
+    #    in a cohort log every customer is new)
+    late = cust["t0"].to_numpy() >= 0.4 * D if existing else np.ones(len(cust), dtype=bool)
     start_fit = fit_mbgnbd(cust["x"].to_numpy()[late], cust["tx"].to_numpy()[late], cust["T"].to_numpy()[late])
     th = start_fit.params
     if not all(math.isfinite(v) for v in th.values()):
@@ -624,7 +660,7 @@ def fit_acquisition(
 
     def existing_shape(theta: np.ndarray, clock: Clock, s: float) -> np.ndarray:
         r, al, a, b = np.exp(theta)
-        edges = np.arange(D + 1, dtype=float)
+        edges = np.arange(A + 1, dtype=float)
         lam = edges + s * clock.M(edges)
         cdf = 1.0 - (al / (al + lam)) ** r
         return (b + k) / (a + b + k) * np.diff(cdf)
@@ -635,17 +671,17 @@ def fit_acquisition(
     segments: list[tuple[int, int]] = []
     design = DayDesign.build(dow_of_day, trend, segments)
     beta = np.zeros(design.X.shape[1])
-    beta[0] = math.log(max(float(np.median(counts[int(0.4 * D):])), 1.0))
+    beta[0] = math.log(max(float(np.median(counts[int(0.4 * A):])), 1.0))
     clock = Clock(np.ones(D))
     shape = existing_shape(theta0, clock, s0)
-    head = max(D // 10, 7)
-    n0 = max(float(counts[:head].sum() - np.median(counts[int(0.4 * D):]) * head), 1.0) / max(float(shape[:head].sum()), 1e-9)
+    head = max(A // 10, 7)
+    n0 = max(float(counts[:head].sum() - np.median(counts[int(0.4 * A):]) * head), 1.0) / max(float(shape[:head].sum()), 1e-9)
     for _ in range(max_uplifts + 1 if detect_uplifts else 1):
         beta, n0 = _day_only_fit(counts, design.X, shape, existing, beta, n0)
         if not detect_uplifts:
             break
         base = np.exp(_mv(design.X, beta))
-        covered = np.zeros(D, dtype=bool)
+        covered = np.zeros(A, dtype=bool)
         for lo, hi in segments:
             covered[lo : hi + 1] = True
         # uplifts first: an unmodelled uplift drags the baseline up and makes ordinary days look low
@@ -748,14 +784,18 @@ def fit_acquisition(
         notes.append(f"peak sensitivity at its bound ({s_hat:.0f}): interval from the other side only")
         free[5] = False
 
-    eta, hess, decrement = _newton_polish(model, eta, free)
+    eta, hess, _ = _newton_polish(model, eta, free)
     parts = model.parts(eta, True)
     cov_free, problem = _covariance(hess)
     cov = np.zeros((len(eta), len(eta)))
     cov[np.ix_(free, free)] = cov_free
     msgs = []
-    if not (decrement < NEWTON_DECREMENT_TOL):
-        msgs.append(f"not at a maximum: expected log-likelihood gain {decrement:.2g} after the optimiser ({res.message})")
+    lo_b = np.array([b[0] for b in [*_LOG_THETA_BOUNDS, _LOG_N0_BOUNDS, (0.0, 1.0)]] + [-np.inf] * (len(eta) - N_FIXED))
+    hi_b = np.array([b[1] for b in [*_LOG_THETA_BOUNDS, _LOG_N0_BOUNDS, (0.0, 1.0)]] + [np.inf] * (len(eta) - N_FIXED))
+    rel_grad = relative_gradient(parts["grad"][free], eta[free], float(parts["ll"]), lo_b[free], hi_b[free])
+    if not rel_grad < REL_GRADIENT_TOL:
+        msgs.append(f"not at a maximum: relative gradient {rel_grad:.2g} (tolerance {REL_GRADIENT_TOL:g}) after the optimiser "
+                    f"({res.message}) and Newton steps")
     if problem:
         msgs.append(problem)
     bound_hit = [nm for nm, v, (lo, hi) in zip(_THETA, eta[:4], _LOG_THETA_BOUNDS, strict=True) if v < lo + 1e-3 or v > hi - 1e-3]
@@ -771,8 +811,9 @@ def fit_acquisition(
         n0=n0, sensitivity=s_hat, sensitivity_fitted=sens_free, beta=eta[N_FIXED:], design=design,
         hour_shares=shares, hour_weight_n=float(resp.sum()),
         eta=eta, cov=cov, loglik=float(parts["ll"]), n_customers=len(cust), existing_modelled=existing,
-        converged=converged, message="; ".join(msgs) or f"ok (largest gradient component {gmax:.2g})",
-        responsibilities=resp, daily_first_seen=counts, daily_new_expected=parts["n_d"],
+        converged=converged,
+        message="; ".join(msgs) or f"ok (relative gradient {rel_grad:.2g}, largest gradient component {gmax:.2g}; optimiser: {res.message})",
+        responsibilities=resp, daily_first_seen=np.pad(counts, (0, D - A)), daily_new_expected=np.pad(parts["n_d"], (0, D - A)),
         daily_existing_expected=n0 * existing_shape(eta[:4], clock, s_hat) if existing else np.zeros(D),
         k=k, notes=notes,
     )

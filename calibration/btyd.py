@@ -55,6 +55,7 @@ from calibration.numerics import hessian, hessian_from_grad
 
 __all__ = [
     "FitResult",
+    "bgnbd_conditional_expected_purchases",
     "bgnbd_expected_purchases",
     "bgnbd_loglik",
     "bgnbd_p_alive",
@@ -591,6 +592,27 @@ def bgnbd_expected_purchases(params: dict[str, float], t: ArrayLike) -> np.ndarr
     z = tt / (alpha + tt)
     hyp = special.hyp2f1(r, b, a + b - 1.0, z)
     return (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + tt)) ** r * hyp)
+
+
+def bgnbd_conditional_expected_purchases(
+    params: dict[str, float], t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+) -> np.ndarray:
+    """Expected repeat purchases in (T, T + t] of a customer with ``frequency`` x, ``recency`` tx
+    and age ``T`` at the end of calibration, E[Y(t) | x, tx, T] (FHL 2005 eq. 10; lifetimes'
+    ``conditional_expected_number_of_purchases_up_to_time``). Times in the unit of ``alpha``."""
+    r, alpha, a, b = (float(params[k]) for k in _BGNBD_NAMES)
+    if abs(a - 1.0) < 1e-9:
+        a = 1.0 + 1e-9
+    x = np.asarray(frequency, dtype=float)
+    tx = np.asarray(recency, dtype=float)
+    TT = np.asarray(T, dtype=float)
+    tt = np.asarray(t, dtype=float)
+    z = tt / (alpha + TT + tt)
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1.0, z)
+    num = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ((alpha + TT) / (alpha + TT + tt)) ** (r + x) * hyp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.where(x > 0, a / np.maximum(b + x - 1.0, 1e-300) * ((alpha + TT) / (alpha + tx)) ** (r + x), 0.0)
+    return np.asarray(num / (1.0 + odds), dtype=float)
 
 
 def bgnbd_p_alive(

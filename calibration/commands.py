@@ -97,6 +97,7 @@ def calibrate_command(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the backtest simulations and of the bootstrap intervals.")] = 20261122,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for the backtest (default: one per CPU, at most --reps).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file and report folder.")] = False,
+    acquisition: Annotated[str, typer.Option("--acquisition", help="New customers: 'auto' (a closed cohort when they stop arriving in the history), 'none' (a closed cohort: none after the last first order of the fit window), 'fitted' (they keep arriving).")] = "auto",
 ) -> None:
     """Fit a scenario to history CSVs: orders, contacts, returns, staffing (any subset).
 
@@ -114,6 +115,7 @@ def calibrate_command(
     naming the file, the column and example rows, exit status 2, and nothing written.
     """
     from calibration.backtest import run_backtest
+    from calibration.checks import cross_file_checks
     from calibration.fit import CalibrationInputError, calibrate
     from calibration.report import write_report
     from calibration.schemas import HistoryError, read_history
@@ -129,11 +131,19 @@ def calibrate_command(
         base_scenario = load_scenario(base)
         history = read_history(orders=orders, contacts=contacts, returns=returns, staffing=staffing, timezone=timezone)
         _note(f"Read {', '.join(f'{k} ({v.rows:,} rows)' for k, v in history.files.items())}.")
-        cal = calibrate(history, base_scenario, holdout_weeks=holdout_weeks, seed=seed)
+        if acquisition not in ("auto", "none", "fitted"):
+            raise _UserError(f"--acquisition must be auto, none or fitted, got {acquisition!r}")
+        findings = cross_file_checks(history)
+        for finding in findings:
+            _note(f"Warning: data check: {finding.text()}")
+        cal = calibrate(history, base_scenario, holdout_weeks=holdout_weeks, seed=seed, acquisition=acquisition, findings=findings)
     except (_UserError, HistoryError, CalibrationInputError, ScenarioError) as exc:
         _fail(str(exc))
         return
     t_fit = time.perf_counter() - started
+    for w in cal.warnings:
+        if not w.startswith("data check: "):
+            _note(f"Warning: {w}")
     _note(f"Fitted {len(cal.params)} parameter(s) in {t_fit:.1f} s; {len(cal.kept)} kept from the base.")
     bt = None
     if reps > 0:
@@ -188,8 +198,6 @@ def calibrate_command(
         which = "contacts" if "contacts" in bt.errors else "orders"
         if e:
             _note(f"Backtest weekly MAPE ({which}): fit {_pct(e.get('fit'))}, holdout {_pct(e.get('holdout'))}.")
-    for w in cal.warnings:
-        _note(f"Warning: {w}")
     _note(f"Wrote {out} and {report}/report.json, {report}/report.html in {time.perf_counter() - started:.1f} s.")
 
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from calibration.backtest import WARMUP_WEEKS, Backtest
-from calibration.fit import Calibration, _jsonable
+from calibration.results import Calibration, jsonable
 
 __all__ = ["figures", "report_dict", "write_report"]
 
@@ -29,7 +29,7 @@ HOLDOUT_FILL = "rgba(120, 120, 120, 0.15)"
 
 def report_dict(cal: Calibration, bt: Backtest | None, provenance: dict[str, Any]) -> dict[str, Any]:
     """The content of report.json."""
-    return _jsonable({
+    return jsonable({
         "provenance": provenance,
         "history": {**cal.window.to_dict(), "timezone": provenance.get("timezone")},
         "inputs": cal.inputs,
@@ -219,7 +219,7 @@ def _params_table(cal: Calibration) -> str:
                 f"<td>{html.escape(p.unit)}</td><td>{p.n:,}</td><td>{html.escape(p.method)}</td></tr>"
             )
         if not p.intervals:
-            rows.append(f"<tr><td><code>{html.escape(p.path)}</code></td><td colspan=2>{html.escape(json.dumps(_jsonable(p.value))[:120])}</td>"
+            rows.append(f"<tr><td><code>{html.escape(p.path)}</code></td><td colspan=2>{html.escape(json.dumps(jsonable(p.value))[:120])}</td>"
                         f"<td>{html.escape(p.unit)}</td><td>{p.n:,}</td><td>{html.escape(p.method)}</td></tr>")
     return ("<table><thead><tr><th>parameter</th><th>estimate</th><th>95% interval</th><th>unit</th><th>n</th><th>method</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
@@ -280,11 +280,41 @@ def report_html(cal: Calibration, bt: Backtest | None, provenance: dict[str, Any
                 rows.append(f"<tr><td>{k}</td><td>{ps}</td><td>{_fmt(v.get('loglik'), 8)}</td><td>{_fmt(v.get('aic'), 8)}</td><td>{v.get('converged')}</td></tr>")
         parts.append("<h2>Buy-till-you-die comparison</h2><p class=note>" + html.escape(str(comp.get("note", ""))) +
                      f"; {comp.get('customers', 0):,} customers; best by AIC: {html.escape(str(comp.get('best_by_aic')))}. The scenario uses the MBG/NBD "
-                     "(drop-out possible at every would-be purchase), fitted jointly with arrivals above.</p><table><thead><tr><th>model</th><th>parameters (time unit days)</th>"
+                     "(drop-out possible at every would-be purchase), fitted jointly with arrivals above.</p><table><thead><tr><th>model</th>"
+                     f"<th>parameters (time unit {html.escape(str(comp.get('time_unit', 'days')))})</th>"
                      "<th>log-likelihood</th><th>AIC</th><th>converged</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-    parts.append("<h2>Inputs and provenance</h2><pre>" + html.escape(json.dumps(_jsonable(provenance), indent=2)) + "</pre>")
+        parts.append(_btyd_holdout_html(comp.get("bgnbd_holdout")))
+    parts.append("<h2>Inputs and provenance</h2><pre>" + html.escape(json.dumps(jsonable(provenance), indent=2)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _btyd_holdout_html(h: dict[str, Any] | None) -> str:
+    """BG/NBD holdout prediction: the per-group table and the weekly tracking figure."""
+    if not h:
+        return ""
+    parts = []
+    if h.get("by_frequency"):
+        tot = h.get("holdout_total", {})
+        err = tot.get("error")
+        rows = "".join(f"<tr><td>{r['calibration_repeat_purchases']}</td><td>{r['customers']:,}</td><td>{_fmt(r['predicted_mean'])}</td>"
+                       f"<td>{_fmt(r['actual_mean'])}</td></tr>" for r in h["by_frequency"])
+        parts.append(f"<h3>BG/NBD holdout prediction ({_fmt(h.get('holdout_weeks'))} weeks)</h3><p>Repeat purchase days per customer in the holdout, "
+                     f"by calibration-period repeat purchases: predicted E[Y | x, t<sub>x</sub>, T] against actual. Total predicted "
+                     f"{_fmt(tot.get('predicted'), 6)}, actual {_fmt(tot.get('actual'), 6)}" + (f" ({100 * err:+.1f}%)" if err is not None else "") +
+                     ".</p><table><thead><tr><th>calibration repeat purchases</th><th>customers</th><th>predicted mean</th><th>actual mean</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
+    wk = h.get("weekly")
+    if wk:
+        fig = go.Figure()
+        fig.add_scatter(x=wk["week_start"], y=wk["actual"], name="actual", line={"color": ACTUAL})
+        fig.add_scatter(x=wk["week_start"], y=wk["predicted"], name="BG/NBD expected", line={"color": SIM, "dash": "dash"})
+        i = int(wk["holdout_from_week"])
+        if i < len(wk["week_start"]):
+            fig.add_vrect(x0=wk["week_start"][i], x1=wk["week_start"][-1], fillcolor=HOLDOUT_FILL, line_width=0)
+        fig.update_layout(title="Weekly repeat purchase days of the calibration customers", height=320, margin={"t": 40, "b": 30})
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    return "".join(parts)
 
 
 def write_report(cal: Calibration, bt: Backtest | None, out_dir: str | Path, provenance: dict[str, Any]) -> None:

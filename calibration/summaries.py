@@ -22,10 +22,13 @@ from calibration.schemas import History
 __all__ = [
     "Prepared",
     "Window",
+    "acquisition_stop",
+    "coarse_timestamps",
     "customer_marks",
     "daily_counts",
     "history_window",
     "mark_first_touches",
+    "merge_same_day_orders",
     "prepare",
     "repeat_curve",
     "rfm_table",
@@ -211,6 +214,73 @@ def weekly_sums(daily: np.ndarray) -> np.ndarray:
     return np.asarray(daily[: n * 7], dtype=float).reshape(n, 7).sum(axis=1)
 
 
+# ----------------------------------------------------------------------------- resolution
+
+
+COARSE_MIN_EVENTS = 500
+"""Fewest timestamps for calling a file's clock times coarse from the few hours they use."""
+COARSE_MAX_HOURS = 4
+
+
+def coarse_timestamps(t: np.ndarray) -> str | None:
+    """Why the times of day in ``t`` (days on the calibration clock) carry no hour profile, or None.
+
+    Date-only exports put every event at the same clock time (midnight, or the offset of the time
+    zone); coarse ones (e.g. rounded to 6 hours) use at most :data:`COARSE_MAX_HOURS` distinct
+    hours among at least :data:`COARSE_MIN_EVENTS` events, which no shop's order or contact
+    arrivals do."""
+    t = np.asarray(t, dtype=float)
+    t = t[np.isfinite(t)]
+    if len(t) < 2:
+        return None
+    minute = np.round((t % 1.0) * 1440.0).astype(np.int64) % 1440
+    distinct = np.unique(minute)
+    if len(distinct) == 1:
+        m = int(distinct[0])
+        return f"every timestamp is at {m // 60:02d}:{m % 60:02d} (date-only)"
+    hours = np.unique(minute // 60)
+    if len(t) >= COARSE_MIN_EVENTS and len(hours) <= COARSE_MAX_HOURS:
+        return f"the {len(t):,} timestamps use only {len(hours)} distinct hour(s) of the day ({', '.join(f'{h:02d}h' for h in hours)})"
+    return None
+
+
+def merge_same_day_orders(orders: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per customer and calendar day (the first; ``value`` summed) and how many rows were
+    merged away. With date-only timestamps, a customer's orders of one day share one timestamp, so
+    a continuous-time purchase process sees them as one purchase (as the BTYD literature does)."""
+    day = np.floor(orders["t"].to_numpy())
+    key = pd.DataFrame({"c": orders["customer_id"].to_numpy(), "d": day})
+    dup = key.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return orders, 0
+    values = orders.groupby([key["c"].to_numpy(), day], sort=False)["value"].transform("sum").to_numpy()
+    merged = orders.loc[~dup].copy()
+    merged["value"] = values[~dup]
+    return merged.reset_index(drop=True), int(dup.sum())
+
+
+CLOSED_COHORT_MIN_GAP_DAYS = 7
+CLOSED_COHORT_EXPECTED = 14.0
+"""A gap without new customers closes the cohort when continued arrivals would have brought at
+least this many (P(none) = exp(-14) < 1e-6 under a Poisson process)."""
+
+
+def acquisition_stop(first_seen_daily: np.ndarray) -> int | None:
+    """The day new customers stopped arriving, if they did: the day after the last day with a
+    first-seen customer, when the rest of the window (at least a week) has none although the last
+    four weeks of arrivals before it would have brought :data:`CLOSED_COHORT_EXPECTED` or more."""
+    c = np.asarray(first_seen_daily, dtype=float)
+    seen = np.flatnonzero(c > 0)
+    if len(seen) == 0:
+        return None
+    stop = int(seen[-1]) + 1
+    gap = len(c) - stop
+    rate = float(c[max(0, stop - 28) : stop].mean())
+    if gap >= CLOSED_COHORT_MIN_GAP_DAYS and rate * gap >= CLOSED_COHORT_EXPECTED:
+        return stop
+    return None
+
+
 # ----------------------------------------------------------------------------- customers
 
 
@@ -234,9 +304,10 @@ def customer_marks(orders: pd.DataFrame, end: float) -> pd.DataFrame:
     return out
 
 
-def rfm_table(orders: pd.DataFrame, window: Window, end: float, value: bool = True) -> pd.DataFrame:
-    """Day-level RFM (``btyd.rfm_summary``: one purchase per customer and calendar day, time unit
-    days) of the orders before ``end``, for the BG/NBD, Pareto/NBD and Gamma-Gamma comparisons."""
+def rfm_table(orders: pd.DataFrame, window: Window, end: float, value: bool = True, time_unit_days: float = 1.0) -> pd.DataFrame:
+    """Day-level RFM (``btyd.rfm_summary``: one purchase per customer and calendar day, recency and
+    T in units of ``time_unit_days``, T counted to the last day before ``end``) of the orders before
+    ``end``, for the BG/NBD, Pareto/NBD and Gamma-Gamma comparisons."""
     o = orders[orders["t"] < end]
     frame = pd.DataFrame({
         "customer": o["customer_id"].to_numpy(),
@@ -244,7 +315,7 @@ def rfm_table(orders: pd.DataFrame, window: Window, end: float, value: bool = Tr
         "value": o["value"].to_numpy(),
     })
     obs_end = window.start + pd.Timedelta(days=end) - pd.Timedelta(microseconds=1)
-    return btyd.rfm_summary(frame, "customer", "ts", "value" if value else None, obs_end, time_unit_days=1.0)
+    return btyd.rfm_summary(frame, "customer", "ts", "value" if value else None, obs_end, time_unit_days=time_unit_days)
 
 
 def repeat_curve(orders: pd.DataFrame, cohort: tuple[float, float], horizon: int, end: float) -> pd.DataFrame:

@@ -114,6 +114,8 @@ class Replication:
         self.cal = Calendar(scenario)
         self.end_min = self.cal.end_min
         self.factors = demand_factors(scenario, self.cal)
+        end = scenario.demand.acquisition_end
+        self.acquisition_stop_day = self.cal.day_of(end) if end is not None else None
         # purchase clock: cumulative repurchase-rate multiplier at each day boundary (peaks lift it)
         lift = 1.0 + scenario.repurchase.peak_sensitivity * (self.cal.multiplier(scenario.demand.peaks) - 1.0)
         self.clock = np.concatenate(([0.0], np.cumsum(lift)))
@@ -224,10 +226,13 @@ class Replication:
     def _acquire(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         d = self.s.demand
         rng = self.streams.get("acquisition", day)
-        n = rng.poisson(d.new_customers_per_day * self.factors[day])
+        closed = self.acquisition_stop_day is not None and day >= self.acquisition_stop_day
+        n = 0 if closed else rng.poisson(d.new_customers_per_day * self.factors[day])
         t = np.sort(sample_times_in_days(rng, np.full(n, day), d.hour_weights))
         paid = self._new_customers(day, t, PAID)
         ref_t = np.sort(self.referrals.pop(day, ("t",))["t"])
+        if closed:  # a closed cohort takes no referred customers either
+            ref_t = ref_t[:0]
         ref = self._new_customers(day, ref_t, REFERRAL)
         self.daily["new_customers"][day] = n + len(ref)
         self.daily["referred_customers"][day] = len(ref)

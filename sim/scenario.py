@@ -93,6 +93,11 @@ class Demand(Model):
     initial_customers: int = Field(
         default=0, ge=0, description="Existing customers at the start (not in any acquisition cohort)."
     )
+    acquisition_end: dt.date | None = Field(
+        default=None,
+        description="Closed cohort: from this date on no new customers arrive (paid or referred); the "
+        "customers acquired before it keep buying and dropping out. None: acquisition never stops.",
+    )
     referral_probability_per_promoter: Probability = Field(
         default=0.0, description="Chance a promoter's survey answer brings one referred customer (no CAC)."
     )
