@@ -102,6 +102,8 @@ def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: in
         fit_returns(prep, base, out, rng)
     if prep.staffing is not None:
         fit_staffing(prep, base, out)
+        # the history's roster is what reproduces the history: simulate it as written, not re-planned
+        out.set("planner.mode", "fixed")
     out.set("name", name or f"{base.name}_calibrated")
     out.set("description", f"Calibrated from history {window.start.date()} to {(window.end - pd.Timedelta(days=1)).date()} "
                            f"(fit window {window.fit_days} days, holdout {window.holdout_days} days) over {base.name}.")
