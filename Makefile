@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check sim calibration dashboard tests benchmarks tools
+	$(BIN)/ruff check sim calibration dashboard tests benchmarks .ci
 	$(BIN)/mypy
 
 ## audit: known vulnerabilities in the installed dependencies (pip-audit, PyPI's database).
