@@ -384,8 +384,9 @@ def test_console_script_ctrl_c_exits_130_and_leaves_no_run(tmp_path: Path) -> No
         [
             str(CXSIM),
             "run",
-            str(BASELINE),
-            str(VARIANT),
+            # two roster (planner.mode: fixed) scenarios, so the run starts simulating at once
+            str(SCENARIOS / "holiday_understaffed.yaml"),
+            str(SCENARIOS / "seasonal_hires.yaml"),
             "--reps",
             "4",
             "--workers",

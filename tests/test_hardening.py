@@ -327,7 +327,7 @@ def test_date_times_are_range_checked_too(tmp_path: Path) -> None:
 def _audit_module() -> object:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("cxsim_audit", ROOT / "tools" / "audit.py")
+    spec = importlib.util.spec_from_file_location("cxsim_audit", ROOT / ".ci" / "audit.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

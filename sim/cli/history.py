@@ -28,6 +28,7 @@ def calibrate(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the backtest simulations and of the bootstrap intervals.")] = 20261122,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for the backtest (default: one per CPU, at most --reps).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file and report folder.")] = False,
+    acquisition: Annotated[str, typer.Option("--acquisition", help="New customers: 'auto' (a closed cohort when they stop arriving in the history), 'none' (a closed cohort: none after the last first order of the fit window), 'fitted' (they keep arriving).")] = "auto",
 ) -> None:
     """Fit a scenario to history CSVs: orders, contacts, returns, staffing (any subset).
 
@@ -49,7 +50,7 @@ def calibrate(
     calibrate_command(
         orders=orders, contacts=contacts, returns=returns, staffing=staffing, base=base, out=out,
         report=report, timezone=timezone, holdout_weeks=holdout_weeks, reps=reps, seed=seed,
-        workers=workers, force=force,
+        workers=workers, force=force, acquisition=acquisition,
     )  # fmt: skip
 
 

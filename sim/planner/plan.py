@@ -262,7 +262,7 @@ def plan_staffing(
         "misses_by_round": history,
         "window": [str(win_start), str(cal.start + dt.timedelta(days=last_day))],
         "pools": names,
-        "meet_share": {n: round(summary[n]["meet_share_refined"], 4) for n in names},
+        "meet_share": {n: _finite_or_none(summary[n]["meet_share_refined"]) for n in names},
         "labor_cost_usd": {n: round(summary[n]["labor_cost_usd"], 2) for n in names},
     }
     out_scenario = with_staffing(
@@ -275,6 +275,11 @@ def plan_staffing(
     )
     return PlanResult(out_scenario, plan, shifts, summary, iterations, converged, provenance, timings,
                       required=required, erlang=erlang, checked=check)
+
+
+def _finite_or_none(x: float, digits: int = 4) -> float | None:
+    """A share for the provenance (a scenario holds no NaN): rounded, or None where nothing was judged."""
+    return None if not np.isfinite(x) else round(float(x), digits)
 
 
 def _warm_start(erlang: np.ndarray, sibling_erlang: np.ndarray, sibling_required: np.ndarray) -> np.ndarray:
