@@ -129,9 +129,9 @@ def test_margin_curve_bands_enclose_mean() -> None:
 
 def test_report_is_self_contained_with_plotly_once() -> None:
     summary = {
-        "chat": {"open_intervals": 24, "meet_share_refined": 0.96, "meet_share_erlang": 0.71, "iterations": 3,
+        "chat": {"judged": 24, "target": 0.8, "meet_share_refined": 0.96, "meet_share_erlang": 0.71, "iterations": 3,
                  "labor_cost_usd": 1100.0, "labor_cost_input_usd": 1000.0, "realtime": True},
-        "email": {"open_intervals": 24, "meet_share_refined": 1.0, "meet_share_erlang": math.nan, "iterations": 0,
+        "email": {"judged": 2, "target": 0.8, "meet_share_refined": 1.0, "meet_share_erlang": math.nan, "iterations": 0,
                   "labor_cost_usd": 600.0, "labor_cost_input_usd": 800.0, "realtime": False},
     }
     page = plan_report_html(_plan(), _shifts(), summary, margin_curve=_curve(), title="Plan <test>")
@@ -143,7 +143,7 @@ def test_report_is_self_contained_with_plotly_once() -> None:
     assert "Plan &lt;test&gt;" in page
     assert "+10.0%" in page and "-25.0%" in page  # cost vs input plan
     assert "96.0%" in page and "71.0%" in page
-    assert "per day" in page and "per interval" in page
+    assert "24 open intervals" in page and "2 days" in page
 
 
 def test_summary_table_and_bad_frames() -> None:

@@ -30,8 +30,9 @@ _HIRES = {f"contacts.channels.{c}.seasonal_hires" for c in CHANNELS}
 
 # variant file -> the exact leaf paths (dotted; lists are leaves) that may and must differ from baseline
 VARIANT_LEVERS: dict[str, set[str]] = {
-    "holiday_understaffed.yaml": _STAFFING,
-    "seasonal_hires.yaml": _STAFFING | _HIRES,
+    # roster variants: their staffing, simulated as written (planner.mode: fixed)
+    "holiday_understaffed.yaml": _STAFFING | {"planner.mode"},
+    "seasonal_hires.yaml": _STAFFING | _HIRES | {"planner.mode"},
     "ai_assistant.yaml": {
         "automation.enabled",
         "automation.contained_come_back",
