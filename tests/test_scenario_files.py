@@ -30,9 +30,8 @@ _HIRES = {f"contacts.channels.{c}.seasonal_hires" for c in CHANNELS}
 
 # variant file -> the exact leaf paths (dotted; lists are leaves) that may and must differ from baseline
 VARIANT_LEVERS: dict[str, set[str]] = {
-    # roster variants: their staffing, simulated as written (planner.mode: fixed)
-    "holiday_understaffed.yaml": _STAFFING | {"planner.mode"},
-    "seasonal_hires.yaml": _STAFFING | _HIRES | {"planner.mode"},
+    "holiday_understaffed.yaml": _STAFFING,
+    "seasonal_hires.yaml": _STAFFING | _HIRES,
     "ai_assistant.yaml": {
         "automation.enabled",
         "automation.contained_come_back",
