@@ -157,18 +157,17 @@ def plan_command(
               f"# Only the planned pools' staffing is listed; everything else comes from {rel}.\n")
     text = header + dump_scenario_yaml(doc)
     html = plan_report_html(result.plan, result.shifts, result.summary, curve, title=f"Staffing plan: {s.name}")
-    _write_outputs(out, text, report, result, shifts_csv_frame(result.shifts), html, curve, load_scenario)
+    _write_outputs(out, text, report, result, shifts_csv_frame(result.shifts), html, curve)
     _print_summary(result, curve)
     note(f"Wrote {out} and {report}/ (plan.parquet, shifts.csv, report.html) in {time.perf_counter() - started:.1f} s.")
 
 
-def _write_outputs(out: Path, text: str, report: Path, result: Any, shifts_csv: Any, html: str, curve: Any,
-                   load_scenario: Any) -> None:
+def _write_outputs(out: Path, text: str, report: Path, result: Any, shifts_csv: Any, html: str, curve: Any) -> None:
     """Everything is written to temporary files beside the destinations and renamed at the end, so a
     failure leaves nothing half-written and an existing output is replaced only when --force was given."""
     import json
 
-    from sim.loader import ScenarioError
+    from sim.loader import ScenarioError, load_scenario
     from sim.store import _write_parquet
 
     tmp_yaml = Path(tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp.yaml", dir=out.resolve().parent)[1])

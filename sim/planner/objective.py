@@ -18,6 +18,7 @@ import pandas as pd
 from sim.experiment import run_experiment
 from sim.planner.plan import PlanProgress, PlanResult, plan_staffing
 from sim.planner.pools import planned_pools, pool_config
+from sim.results import ReplicationResult
 from sim.scenario import ChannelConfig, PoolTargets, Scenario
 from sim.summary import mean_ci, paired_differences
 
@@ -111,14 +112,14 @@ def choose_target(
     return MarginChoice(curve, best, reference, plans[best], plans)
 
 
-def margin_curve(results: Sequence[object], reference: float) -> pd.DataFrame:
+def margin_curve(results: Sequence[ReplicationResult], reference: float) -> pd.DataFrame:
     """The curve table from replication results named ``target_<t>`` (see :class:`MarginChoice`)."""
     rows = []
     for res in results:
         for m in CURVE_METRICS:
             rows.append({
-                "scenario": res.scenario, "replication": res.replication, "seed": res.seed,  # type: ignore[attr-defined]
-                "metric": m, "value": float(res.kpis.get(m, np.nan)),  # type: ignore[attr-defined]
+                "scenario": res.scenario, "replication": res.replication, "seed": res.seed,
+                "metric": m, "value": float(res.kpis.get(m, np.nan)),
             })
     kpis = pd.DataFrame(rows)
     ref_name = f"target_{reference:.4f}"
