@@ -33,7 +33,7 @@ from sim.delivery import (
 from sim.followups import FollowUps
 from sim.ledger import Ledger
 from sim.loyalty import ProgramEffects
-from sim.queueing import ContactCentre, PoolSpec
+from sim.queueing import ContactCentre
 from sim.results import POOLS, ReplicationResult
 from sim.returns import (
     EXCHANGE,
@@ -43,7 +43,7 @@ from sim.returns import (
 )
 from sim.rng import Streams
 from sim.scenario import REASONS, Membership, Scenario
-from sim.staffing import PoolSchedule, pool_schedule
+from sim.staffing import centre_pools
 from sim.tables import Columns, DayBuckets
 
 INITIAL, PAID, REFERRAL = range(3)
@@ -147,18 +147,7 @@ class Replication:
         self.today = 0  # the day being simulated
         self.batch = 0  # order batch within the day (a purchase can fall due later the same day)
 
-        self.schedules: dict[str, PoolSchedule] = {}
-        specs = []
-        for name in POOLS:
-            cfg = scenario.contacts.tier2 if name == "tier2" else scenario.contacts.channels.get(name)  # type: ignore[call-overload]
-            if cfg is None:
-                servers = np.zeros(self.cal.n_intervals, dtype=np.int64)
-                sched = PoolSchedule(name, servers, np.zeros(self.cal.n_intervals), np.zeros(self.cal.n_intervals))
-            else:
-                sched = pool_schedule(name, cfg, scenario, self.cal)
-            self.schedules[name] = sched
-            realtime = name != "tier2" and cfg is not None and getattr(cfg, "realtime", False)
-            specs.append(PoolSpec(name, self.cal.interval_min, sched.servers, bool(realtime)))
+        self.schedules, specs = centre_pools(scenario, self.cal)
         self.env = simpy.Environment()
         self.followups = FollowUps(self.model, self.contacts, self.streams.get("followups"), self.end_min)
         self.centre = ContactCentre(self.env, specs, on_done=self.followups.on_done)

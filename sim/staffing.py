@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calendar import MIN_PER_DAY, Calendar
+from sim.queueing import PoolSpec
+from sim.results import POOLS
 from sim.scenario import ChannelConfig, HelpdeskOutage, Scenario, StaffingPlan, Tier2
 
 
@@ -89,9 +91,27 @@ def pool_schedule(
     return PoolSchedule(name, servers, paid, cost)
 
 
+def centre_pools(scenario: Scenario, cal: Calendar) -> tuple[dict[str, PoolSchedule], list[PoolSpec]]:
+    """Every agent pool of ``scenario`` in ``POOLS`` order: its schedule, and the queue's
+    :class:`~sim.queueing.PoolSpec` (a channel the scenario does not offer gets no servers)."""
+    schedules: dict[str, PoolSchedule] = {}
+    specs = []
+    for name in POOLS:
+        cfg = scenario.contacts.tier2 if name == "tier2" else scenario.contacts.channels.get(name)  # type: ignore[call-overload]
+        if cfg is None:
+            zeros = np.zeros(cal.n_intervals)
+            sched = PoolSchedule(name, np.zeros(cal.n_intervals, dtype=np.int64), zeros, zeros.copy())
+        else:
+            sched = pool_schedule(name, cfg, scenario, cal)
+        schedules[name] = sched
+        realtime = name != "tier2" and cfg is not None and getattr(cfg, "realtime", False)
+        specs.append(PoolSpec(name, cal.interval_min, sched.servers, bool(realtime)))
+    return schedules, specs
+
+
 def interval_to_day(values: np.ndarray, cal: Calendar) -> np.ndarray:
     """Sum a per-interval series into days."""
     return values.reshape(cal.days, cal.intervals_per_day).sum(axis=1)
 
 
-__all__ = ["MIN_PER_DAY", "PoolSchedule", "interval_to_day", "pool_schedule"]
+__all__ = ["MIN_PER_DAY", "PoolSchedule", "centre_pools", "interval_to_day", "pool_schedule"]
