@@ -272,19 +272,36 @@ def _run_pool(
     pool.shutdown(wait=True)
 
 
-def map_local(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], workers: int | None = None) -> list[Any]:
+def map_local(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> list[Any]:
     """``[fn(*args) for args in calls]`` on the local process pool (the experiment's own kind:
     forkserver, workers that die with this process, Ctrl-C stopping them), in order. ``fn`` must be
     importable by name; with one worker or one call it runs here. For CPU-bound work that is not a
-    replication, e.g. the staffing planner's shift MILPs, one per pool."""
+    plain replication, e.g. the staffing planner's shift MILPs (one per pool) and contact replays.
+    ``progress(done, total)`` is called at the start and after each call finishes."""
     n = min(workers or os.cpu_count() or 1, len(calls))
+    total = len(calls)
+    if progress is not None:
+        progress(0, total)
     if n <= 1 or mp.current_process().daemon:
-        return [fn(*args) for args in calls]
+        out = []
+        for args in calls:
+            out.append(fn(*args))
+            if progress is not None:
+                progress(len(out), total)
+        return out
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_worker_init,
                                   initargs=(os.getpid(),))
     try:
         with _sigint_deferred():
             futures = [pool.submit(fn, *args) for args in calls]
+        for done, _ in enumerate(cf.as_completed(futures), start=1):
+            if progress is not None:
+                progress(done, total)
         out = [f.result() for f in futures]
     except BaseException:
         _stop_pool(pool)

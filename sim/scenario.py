@@ -661,24 +661,28 @@ class Planner(Model):
     window_start: dt.date | None = Field(default=None, description="First day planned (default: the scenario start).")
     window_end: dt.date | None = Field(default=None, description="Last day planned, inclusive (default: the horizon end).")
     targets: dict[Pool, PoolTargets] = {}
-    replications: int = Field(default=2, ge=1, le=50, description="Replications per refinement iteration.")
+    replications: int = Field(
+        default=2, ge=1, le=50,
+        description="Replications of the whole journey whose contacts the plan is refined on.",
+    )
     max_iterations: int = Field(
-        default=4, ge=0, le=50,
-        description="Simulation refinement rounds (0: analytic only). Each round simulates the whole horizon; "
-        "after a few, most remaining misses are simulation noise (see miss_z).",
+        default=10, ge=0, le=50,
+        description="Refinement rounds (0: analytic only). A round replays the recorded contacts through the "
+        "candidate plan's agent pools (a second or two for a 487-day scenario) and raises every open interval "
+        "(realtime) or day (backlog) whose service level is below target.",
     )
     check_replications: int = Field(
         default=3, ge=1, le=100,
-        description="Replications of the final check, which simulates the scheduled plan and the per-interval "
-        "Erlang plan side by side.",
+        description="Replications of the final check, which simulates the whole journey with the scheduled plan "
+        "and with the per-interval Erlang plan side by side, on random paths of its own.",
     )
     miss_z: float = Field(
         default=1.645,
         ge=0,
         le=5,
-        description="An interval (or day) misses its target when its simulated service level is below the "
-        "target by more than miss_z standard errors (binomial, on the arrivals simulated): one-sided 5% by "
-        "default, so simulation noise in quiet intervals does not drive the staffing.",
+        description="Reports also count an interval (or day) as 'not significantly below' its target unless its "
+        "simulated service level is below the target by more than miss_z standard errors (binomial, on the "
+        "arrivals simulated): one-sided 5% by default, the test of whether a miss is more than noise.",
     )
     include_incidents: bool = Field(
         default=False, description="Plan for the scenario's incidents too (they are usually not foreseen)."

@@ -56,8 +56,8 @@ def plan_scenarios(
 
     Scenarios with the same plan key (:func:`sim.planner.plan.plan_key`: equal but for name,
     description and unforeseen incidents) share one plan. The first plan is made from scratch; the
-    others start warm from its simulation correction (see :func:`plan_staffing`) and get one
-    refinement round, which is what makes planning a baseline and its program variants affordable. ``check``: run each plan's final
+    others start warm from its simulation correction (see :func:`plan_staffing`), so they need
+    fewer refinement rounds. ``check``: run each plan's final
     check (a run's own replications usually are the check). Returns the scenarios to simulate, in
     the same order, and the plan behind each planned scenario, by scenario name.
     """
@@ -75,13 +75,7 @@ def plan_scenarios(
                     progress(f"planning {name}: {phase}", done, total)
 
             first = next(iter(by_key.values()), None)
-            if first is not None:
-                # a warm start already carries the sibling's correction: one round checks and fixes it
-                rounds = min(s.planner.max_iterations, 1)
-                s_plan = s.model_copy(update={"planner": s.planner.model_copy(update={"max_iterations": rounds})})
-            else:
-                s_plan = s
-            by_key[key] = plan_staffing(s_plan, seed, workers, scheduler, step, warm=first, check=check)
+            by_key[key] = plan_staffing(s, seed, workers, scheduler, step, warm=first, check=check)
         plans[s.name] = by_key[key]
         out.append(adopt_plan(s, by_key[key]))
     return out, plans

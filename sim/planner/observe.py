@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
-
-from sim.results import ReplicationResult
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,15 @@ class PoolObservation:
             return np.where(a > 0, w / np.maximum(a, 1), np.nan)
 
 
-def observe(results: Sequence[ReplicationResult], pool: str, intervals_per_day: int) -> PoolObservation:
+class HasIntervals(Protocol):
+    """A simulated replication's per-interval service table (``ReplicationResult``, or a replay of
+    its contacts: ``sim.planner.replay.ReplayResult``)."""
+
+    @property
+    def intervals(self) -> pd.DataFrame: ...
+
+
+def observe(results: Sequence[HasIntervals], pool: str, intervals_per_day: int) -> PoolObservation:
     """Pool ``pool``'s interval statistics summed over the replications in ``results``."""
     if not results:
         raise ValueError("observe needs at least one replication")

@@ -1,5 +1,6 @@
 """Plan a scenario's staffing: demand from simulation -> Erlang requirement -> refinement by
-simulation -> shifts (MILP) -> the planned scenario, checked by simulation.
+replaying the simulated contacts through each candidate plan (:mod:`sim.planner.replay`) -> shifts
+(MILP) -> the planned scenario, checked by simulating the whole journey on fresh paths.
 
 :func:`plan_staffing` is what ``cxsim plan`` and ``cxsim run`` (for ``planner.mode: planned``) call.
 It only builds scenarios and runs experiments through :mod:`sim.experiment`; no file I/O.
@@ -14,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ import pandas as pd
 
 from sim.calendar import Calendar
 from sim.experiment import map_local, run_experiment
-from sim.planner.observe import PoolObservation, observe
+from sim.planner.observe import HasIntervals, PoolObservation, observe
 from sim.planner.pools import (
     PoolPlanSpec,
     coverage_from_shifts,
@@ -34,6 +35,7 @@ from sim.planner.pools import (
     with_staffing,
 )
 from sim.planner.refine import erlang_agents, judged, meet_share, misses, raise_where_missed
+from sim.planner.replay import ContactStream, ReplayResult, demand_run, replay, replay_days
 from sim.planner.shifts import schedule_shifts
 from sim.results import ReplicationResult
 from sim.scenario import Scenario
@@ -87,13 +89,26 @@ class PlanError(ValueError):
     """The plan cannot be made as asked (no pool to plan, infeasible shifts, ...)."""
 
 
-def _simulate(scenario: Scenario, reps: int, seed: int, workers: int | None, scheduler: str | None,
-              progress: PlanProgress | None, phase: str) -> list[ReplicationResult]:
+def _step(progress: PlanProgress | None, phase: str) -> Callable[[int, int], None]:
     def step(done: int, total: int) -> None:
         if progress is not None:
             progress(phase, done, total)
 
-    return run_experiment([scenario], reps, seed, workers=workers, scheduler=scheduler, progress=step)
+    return step
+
+
+def _demand(scenario: Scenario, reps: int, seed: int, days: tuple[int, int], workers: int | None,
+            progress: PlanProgress | None) -> tuple[list[ReplicationResult], list[ContactStream]]:
+    """Whole replications of the scenario, and the contacts each sent to agents in ``days``."""
+    calls = [(scenario, seed, r, *days) for r in range(reps)]
+    out = map_local(demand_run, calls, workers, _step(progress, "demand"))
+    return [o[0] for o in out], [o[1] for o in out]
+
+
+def _replay(scenario: Scenario, streams: list[ContactStream], workers: int | None,
+            progress: PlanProgress | None, phase: str) -> list[ReplayResult]:
+    """The recorded contacts served with ``scenario``'s staffing, one replay per replication."""
+    return map_local(replay, [(scenario, st) for st in streams], workers, _step(progress, phase))
 
 
 def _apply(base: Scenario, specs: dict[str, PoolPlanSpec], agents: dict[str, np.ndarray], cal: Calendar,
@@ -105,8 +120,13 @@ def _apply(base: Scenario, specs: dict[str, PoolPlanSpec], agents: dict[str, np.
     return with_staffing(base, staffing)
 
 
-def _observe_all(results: list[ReplicationResult], specs: dict[str, PoolPlanSpec], ipd: int) -> dict[str, PoolObservation]:
+def _observe_all(results: Sequence[HasIntervals], specs: dict[str, PoolPlanSpec], ipd: int) -> dict[str, PoolObservation]:
     return {name: observe(results, name, ipd) for name in specs}
+
+
+def check_seed(seed: int) -> int:
+    """The final check's seed: its replications are fresh paths, not the refinement's."""
+    return (seed * 7919 + 104_729) % 1_000_000_007
 
 
 def plan_key(scenario: Scenario, seed: int) -> str:
@@ -156,8 +176,11 @@ def plan_staffing(
     reps = cfg.replications
     timings: dict[str, float] = {}
 
-    # 1. demand, as the journey generates it under the scenario's own staffing
-    demand = _observe_all(_simulate(base, reps, seed, workers, scheduler, progress, "demand"), specs, ipd)
+    # 1. demand, as the journey generates it under the scenario's own staffing; the contacts it sends
+    #    to agents around the window are kept and replayed through each candidate plan (sim.planner.replay)
+    days = replay_days(cal, window_days)
+    results, streams = _demand(base, reps, seed, days, workers, progress)
+    demand = _observe_all(results, specs, ipd)
     erlang = {n: erlang_agents(specs[n], demand[n], cal.interval_min) for n in names}
     timings["demand_s"] = time.perf_counter() - t0
 
@@ -167,27 +190,29 @@ def plan_staffing(
     if warm is not None and set(names) <= set(warm.required) and len(warm.required[names[0]]) == cal.n_intervals:
         required = {n: _warm_start(erlang[n], warm.erlang[n], warm.required[n]) for n in names}
     start_scen = _apply(base, specs, required, cal, window_days)
-    obs = _observe_all(_simulate(start_scen, reps, seed, workers, scheduler, progress,
-                                 "erlang plan" if warm is None else "warm start"), specs, ipd)
+    obs = _observe_all(_replay(start_scen, streams, workers, progress,
+                               "erlang plan" if warm is None else "warm start"), specs, ipd)
     round0 = obs
 
     # 3. refinement by simulation until every judged interval / day meets its target
     iterations, converged = 0, False
-    history = [{"round": 0, **{n: int(misses(specs[n], obs[n], ipd, cfg.miss_z).sum()) for n in names}}]
+    # an interval (day) misses when its replayed service level is below target: the point estimate
+    # decides, as rounds are replays of the same contacts (cheap) and a plan should meet its target
+    history = [{"round": 0, **{n: int(misses(specs[n], obs[n], ipd).sum()) for n in names}}]
     for it in range(1, cfg.max_iterations + 1):
-        raised = {n: raise_where_missed(specs[n], obs[n], required[n], cal.interval_min, ipd, cfg.miss_z) for n in names}
+        raised = {n: raise_where_missed(specs[n], obs[n], required[n], cal.interval_min, ipd) for n in names}
         if all(np.array_equal(raised[n], required[n]) for n in names):
             converged = True
             break
         required = raised
         iterations = it
         obs = _observe_all(
-            _simulate(_apply(base, specs, required, cal, window_days), reps, seed, workers, scheduler, progress, f"refine {it}"),
+            _replay(_apply(base, specs, required, cal, window_days), streams, workers, progress, f"refine {it}"),
             specs, ipd,
         )
-        history.append({"round": it, **{n: int(misses(specs[n], obs[n], ipd, cfg.miss_z).sum()) for n in names}})
+        history.append({"round": it, **{n: int(misses(specs[n], obs[n], ipd).sum()) for n in names}})
     else:
-        converged = not any(misses(specs[n], obs[n], ipd, cfg.miss_z).any() for n in names)
+        converged = not any(misses(specs[n], obs[n], ipd).any() for n in names)
     timings["refine_s"] = time.perf_counter() - t0 - timings["demand_s"]
 
     # 4. shifts covering the requirement at least cost
@@ -232,13 +257,10 @@ def plan_staffing(
     planned = _apply(base, specs, scheduled, cal, planned_days, premium)
     if check:
         # the scheduled plan and the Erlang plan side by side, on the same (more) replications
-        def step(done: int, total: int) -> None:
-            if progress is not None:
-                progress("check", done, total)
-
+        # on fresh random paths (a seed of its own), not the ones the plan was refined on
         erlang_named = erlang_scen.model_copy(update={"name": f"{base.name}__erlang"})
-        checked = run_experiment([planned, erlang_named], cfg.check_replications, seed, workers=workers,
-                                 scheduler=scheduler, progress=step)
+        checked = run_experiment([planned, erlang_named], cfg.check_replications, check_seed(seed), workers=workers,
+                                 scheduler=scheduler, progress=_step(progress, "check"))
         k = cfg.check_replications
         final = _observe_all(checked[:k], specs, ipd)
         erlang_obs = _observe_all(checked[k:], specs, ipd)

@@ -94,9 +94,9 @@ def judged(spec: PoolPlanSpec, obs: PoolObservation, intervals_per_day: int) -> 
 
 def raise_where_missed(
     spec: PoolPlanSpec, obs: PoolObservation, agents: np.ndarray, interval_min: float, intervals_per_day: int,
-    z: float,
 ) -> np.ndarray:
-    """Agents per interval after one refinement step (never fewer than ``agents``).
+    """Agents per interval after one refinement step (never fewer than ``agents``), raised where the
+    simulated service level (point estimate) misses the target (:func:`misses` with ``z = 0``).
 
     Realtime: each missed interval gets the servers the Erlang formula requires at the *effective*
     arrivals, i.e. the load at which the formula reproduces the service level simulated at today's
@@ -104,7 +104,7 @@ def raise_where_missed(
     more agent in every open interval that ended with a backlog (all its open intervals if none did).
     """
     new = agents.copy()
-    miss = misses(spec, obs, intervals_per_day, z)
+    miss = misses(spec, obs, intervals_per_day)
     if not miss.any():
         return new
     if spec.realtime:
