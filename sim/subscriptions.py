@@ -75,7 +75,7 @@ def sbg_survival(alpha: float, beta: float, t: np.ndarray | int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RenewalDay:
-    """What one day's renewals did: the subscription orders to place (customer, minute) and counts."""
+    """What one day's renewals did: subscription orders to place (customer, minute) and counts."""
 
     customer: np.ndarray
     t_min: np.ndarray
@@ -103,7 +103,9 @@ class SubscriptionBook:
         out[ok] = self._sub_of[customers[ok]]
         return out
 
-    def enroll(self, customers: np.ndarray, keys: np.ndarray, t: np.ndarray, n_orders: np.ndarray) -> np.ndarray:
+    def enroll(
+        self, customers: np.ndarray, keys: np.ndarray, t: np.ndarray, n_orders: np.ndarray
+    ) -> np.ndarray:
         """Customers who subscribe at these one-off orders (minutes ``t``; ``n_orders`` counts the
         customer's orders including this one, 1 being a new customer's first). Returns the new
         subscriber ids; their first renewal is filed ``cadence_days`` later."""
@@ -116,11 +118,19 @@ class SubscriptionBook:
         # a customer with two orders in one batch subscribes once, at the first
         cust, first = np.unique(customers[join], return_index=True)
         t0, key = t[join][first], keys[join][first]
-        theta = special.betaincinv(cfg.cancel_alpha, cfg.cancel_beta, self.streams.uniform("subscription_theta", key, 0))
+        theta = special.betaincinv(
+            cfg.cancel_alpha, cfg.cancel_beta, self.streams.uniform("subscription_theta", key, 0)
+        )
         nxt = t0 + cfg.cadence_days * MIN_PER_DAY
         ids = self.table.append(
-            customer=cust, start_min=t0, theta=theta, renewals=0, cancelled=False, cancel_min=np.nan,
-            next_min=nxt, paused=False,
+            customer=cust,
+            start_min=t0,
+            theta=theta,
+            renewals=0,
+            cancelled=False,
+            cancel_min=np.nan,
+            next_min=nxt,
+            paused=False,
         )
         if len(cust) and cust.max() >= len(self._sub_of):
             grown = np.full(max(2 * len(self._sub_of), int(cust.max()) + 1), -1, np.int64)
@@ -131,8 +141,8 @@ class SubscriptionBook:
         return ids
 
     def renew(self, day: int, keys: np.ndarray, sentiment: np.ndarray) -> RenewalDay:
-        """Decide the renewals falling due on ``day``. ``keys`` and ``sentiment`` are per customer id
-        (the customers table's columns), read as they stand at the decision."""
+        """Decide the renewals falling due on ``day``. ``keys`` and ``sentiment`` are per customer
+        id (the customers table's columns), read as they stand at the decision."""
         ids = np.unique(self.due.pop(day, ("subscriber",))["subscriber"].astype(np.int64))
         tab, cfg = self.table, self.cfg
         ids = ids[~tab["cancelled"][ids]]
@@ -148,7 +158,9 @@ class SubscriptionBook:
         pause = ~cancel & (uniform("subscription_pause", key, k) < cfg.pause_probability)
         skip = ~cancel & ~pause & (uniform("subscription_skip", key, k) < cfg.skip_probability)
         outcome = np.select([cancel, pause, skip], [CANCEL, PAUSE, SKIP], ORDER).astype(np.int8)
-        self.log.append(subscriber=ids, t_min=t, number=k, outcome=outcome, after_pause=tab["paused"][ids])
+        self.log.append(
+            subscriber=ids, t_min=t, number=k, outcome=outcome, after_pause=tab["paused"][ids]
+        )
 
         tab.buffer("renewals")[ids] = k
         tab.buffer("paused")[ids] = pause
@@ -159,7 +171,9 @@ class SubscriptionBook:
         tab.buffer("next_min")[ids] = nxt
         self.due.add(np.floor(nxt[~cancel] / MIN_PER_DAY), subscriber=ids[~cancel])
         order = outcome == ORDER
-        return RenewalDay(cust[order], t[order], int(cancel.sum()), int(pause.sum()), int(skip.sum()))
+        return RenewalDay(
+            cust[order], t[order], int(cancel.sum()), int(pause.sum()), int(skip.sum())
+        )
 
 
 # ----------------------------------------------------------------------------- tables and KPIs
@@ -176,7 +190,10 @@ def daily_series(book: SubscriptionBook, n_days: int) -> dict[str, np.ndarray]:
     ``mrr_usd``, the billing (active, unpaused) subscribers times :func:`monthly_price_usd`."""
     tab, log = book.table, book.log
     started = _per_day(tab["start_min"], n_days)
-    by = {name: _per_day(log["t_min"][log["outcome"] == code], n_days) for code, name in enumerate(OUTCOMES)}
+    by = {
+        name: _per_day(log["t_min"][log["outcome"] == code], n_days)
+        for code, name in enumerate(OUTCOMES)
+    }
     resumed = _per_day(log["t_min"][log["after_pause"]], n_days)
     active = np.cumsum(started - by["cancel"])
     paused = np.cumsum(by["pause"] - resumed)
@@ -197,7 +214,14 @@ def _cancel_min(book: SubscriptionBook) -> np.ndarray:
     return np.where(tab["cancelled"], tab["cancel_min"], np.inf)
 
 
-COHORT_COLUMNS: tuple[str, ...] = ("cohort", "months_since", "subscribers", "observed", "active", "survival")
+COHORT_COLUMNS: tuple[str, ...] = (
+    "cohort",
+    "months_since",
+    "subscribers",
+    "observed",
+    "active",
+    "survival",
+)
 
 
 def cohort_table(book: SubscriptionBook, cal: Calendar, end_min: float) -> pd.DataFrame:
@@ -206,7 +230,8 @@ def cohort_table(book: SubscriptionBook, cal: Calendar, end_min: float) -> pd.Da
     One row per cohort and ``months_since`` k = 0, 1, ...: ``subscribers`` in the cohort,
     ``observed`` (those who subscribed at least k average months (365.25/12 days) before the
     horizon end), ``active`` (of those, still subscribed k months after subscribing) and
-    ``survival`` = active / observed. Monthly churn of a cohort at k is 1 - survival_k / survival_(k-1).
+    ``survival`` = active / observed. Monthly churn of a cohort at k is
+    1 - survival_k / survival_(k-1).
     """
     tab = book.table
     if tab.n == 0:
@@ -221,13 +246,17 @@ def cohort_table(book: SubscriptionBook, cal: Calendar, end_min: float) -> pd.Da
         if not observed.any():
             break
         active = observed & (cancel > age)
-        frames.append(pd.DataFrame({
-            "cohort": months[cohort],
-            "months_since": k,
-            "subscribers": 1,
-            "observed": observed.astype(np.int64),
-            "active": active.astype(np.int64),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cohort": months[cohort],
+                    "months_since": k,
+                    "subscribers": 1,
+                    "observed": observed.astype(np.int64),
+                    "active": active.astype(np.int64),
+                }
+            )
+        )
     df = pd.concat(frames).groupby(["cohort", "months_since"], as_index=False).sum()
     df = df[df["observed"] > 0].reset_index(drop=True)
     df["survival"] = df["active"] / df["observed"]
@@ -258,8 +287,12 @@ def kpis(book: SubscriptionBook, cal: Calendar, end_min: float) -> dict[str, flo
     sim.results.METRICS for the definitions. Subscriber LTV and revenue are computed with the
     ledger and orders in sim.metrics."""
     names = (
-        "subscriptions_started", "subscribers_active_end", "subscription_orders", "mrr",
-        "subscriber_churn_monthly", f"subscriber_survival_{SURVIVAL_KPI_MONTHS}m",
+        "subscriptions_started",
+        "subscribers_active_end",
+        "subscription_orders",
+        "mrr",
+        "subscriber_churn_monthly",
+        f"subscriber_survival_{SURVIVAL_KPI_MONTHS}m",
     )
     if not book.cfg.enabled:
         return dict.fromkeys(names, float("nan"))
@@ -281,4 +314,7 @@ def kpis(book: SubscriptionBook, cal: Calendar, end_min: float) -> dict[str, flo
 
 def event_tables(book: SubscriptionBook) -> dict[str, pd.DataFrame]:
     """Event-level tables: ``subscribers`` (one row per subscriber) and ``renewals`` (the log)."""
-    return {"subscribers": pd.DataFrame(book.table.to_dict()), "renewals": pd.DataFrame(book.log.to_dict())}
+    return {
+        "subscribers": pd.DataFrame(book.table.to_dict()),
+        "renewals": pd.DataFrame(book.log.to_dict()),
+    }
