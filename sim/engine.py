@@ -44,10 +44,13 @@ from sim.returns import (
 from sim.rng import Streams
 from sim.scenario import REASONS, Membership, Scenario
 from sim.staffing import centre_pools
+from sim.subscriptions import ORDER_KIND as SUBSCRIPTION_ORDER
+from sim.subscriptions import SubscriptionBook
 from sim.tables import Columns, DayBuckets
 
 INITIAL, PAID, REFERRAL = range(3)
-NEW, REPEAT_ORDER, WINBACK_ORDER = range(3)
+NEW, REPEAT_ORDER, WINBACK_ORDER = range(3)  # orders.kind; SUBSCRIPTION_ORDER (3) from sim.subscriptions
+SUBSCRIPTION_BATCH = 1 << 20  # order-batch stream index of subscription orders, apart from 0, 1, ...
 R = {name: i for i, name in enumerate(REASONS)}
 DAYS_PER_YEAR = 365.0
 
@@ -126,6 +129,7 @@ class Replication:
         self.model = ContactModel.from_scenario(scenario)
         self.program = ProgramEffects(scenario)
         self.ledger = Ledger()
+        self.subscriptions = SubscriptionBook(scenario.subscription, self.streams, self.cal.days)
 
         days = self.cal.days
         self.customers = Columns(CUSTOMER_COLUMNS, 1 << 16)
@@ -276,6 +280,9 @@ class Replication:
         keys, k = c["key"][cust], c["n_orders"][cust]
         value = np.round(s.demand.order_value_usd.quantile(self.streams.uniform("value", keys, k)), 2)
         discount = np.where(kind == WINBACK_ORDER, s.loyalty.winback.discount_share if s.loyalty.winback else 0.0, 0.0)
+        sub = kind == SUBSCRIPTION_ORDER
+        value = np.where(sub, s.subscription.price_usd, value)
+        discount = np.where(sub, s.subscription.discount_share, discount)
         revenue = np.round(value * (1.0 - discount), 2)
         rng = self.streams.get("orders", day, self.batch)
         category = np.searchsorted(self.cat_cdf, rng.random(n) * self.cat_cdf[-1], side="right").astype(np.int8)
@@ -293,6 +300,7 @@ class Replication:
         c.buffer("last_order_min")[cust] = t
         c.buffer("sentiment")[cust] *= s.experience.memory
         self._loyalty_at_order(day, cust, t, value, n_orders, rng)
+        self.subscriptions.enroll(cust[~sub], keys[~sub], t[~sub], n_orders[~sub])
         self._schedule_next(cust, t)
         if s.loyalty.winback is not None:
             self.lapse.add(np.floor((t + s.loyalty.winback.lapse_days * MIN_PER_DAY) / MIN_PER_DAY), customer=cust)
@@ -581,6 +589,18 @@ class Replication:
         nxt = got["t"][stay] + DAYS_PER_YEAR * MIN_PER_DAY
         self.renewals.add(np.floor(nxt / MIN_PER_DAY), customer=cust[stay], t=nxt)
 
+    def _subscription_renewals(self, day: int) -> None:
+        """Today's subscription renewals (cancel, pause, skip or order, sim.subscriptions) and their
+        orders, placed in their own order batch so the other batches' random streams are unchanged."""
+        c = self.customers
+        due = self.subscriptions.renew(day, c["key"], c["sentiment"])
+        n = len(due.customer)
+        if n:
+            self.batch = SUBSCRIPTION_BATCH
+            self.daily["orders"][day] += n
+            self._place_orders(day, due.customer, due.t_min, np.full(n, SUBSCRIPTION_ORDER, np.int8))
+            self.batch = 0
+
     def _fixed_costs(self) -> None:
         """Agent salaries by day and pool; monthly platform and program fees."""
         cal = self.cal
@@ -605,6 +625,7 @@ class Replication:
         for day in range(self.cal.days):
             self.today, self.batch = day, 0
             self._apply_effects(day)
+            self._subscription_renewals(day)
             new_ids, new_t = self._acquire(day)
             rep_ids, rep_t = self._decide(day)
             wb_ids, wb_t = self._winback_orders(day)

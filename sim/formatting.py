@@ -10,7 +10,7 @@ import math
 
 MINUS = "−"
 
-_COUNT_UNITS = {"orders", "customers", "contacts"}
+_COUNT_UNITS = {"orders", "customers", "contacts", "subscribers"}
 
 
 def as_float(x: object) -> float:

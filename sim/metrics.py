@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from sim import subscriptions as subs
 from sim.calendar import DAYS_PER_MONTH, MIN_PER_DAY, Calendar
 from sim.contacts import COME_BACK, ContactModel
 from sim.ledger import CATEGORY_INDEX, Ledger
@@ -19,6 +20,8 @@ from sim.results import COST_TO_SERVE, LEDGER_CATEGORIES, POOLS, ReplicationResu
 from sim.scenario import CHANNELS, REASONS, Scenario
 from sim.service_stats import interval_stats
 from sim.staffing import PoolSchedule
+from sim.subscriptions import ORDER_KIND as SUBSCRIPTION_ORDER
+from sim.subscriptions import SubscriptionBook
 from sim.tables import Columns
 
 
@@ -60,6 +63,8 @@ class Replication(Protocol):
     def daily_contacts(self) -> np.ndarray: ...  # (days, pools) human contacts
     @property
     def daily_reasons(self) -> np.ndarray: ...  # (days, reasons) contacts
+    @property
+    def subscriptions(self) -> SubscriptionBook: ...
 
 MONTH_MIN = DAYS_PER_MONTH * MIN_PER_DAY
 GROUP_OF = np.array([LEDGER_CATEGORIES[c] for c in LEDGER_CATEGORIES])
@@ -122,6 +127,7 @@ def _daily(rep: Replication, led: dict[str, np.ndarray]) -> pd.DataFrame:
     out["support_labor_usd"] = -sum(by_cat[CATEGORY_INDEX[f"support_labor_{p}"]] for p in POOLS)
     for name, i in CATEGORY_INDEX.items():
         out[f"ledger_{name}_usd"] = by_cat[i]
+    out.update(subs.daily_series(rep.subscriptions, days))
     return pd.DataFrame(out)
 
 
@@ -319,6 +325,32 @@ def _kpis(rep: Replication, daily: pd.DataFrame, intervals: pd.DataFrame, cohort
     return k
 
 
+def _subscription_kpis(rep: Replication, led: dict[str, np.ndarray]) -> dict[str, float]:
+    """sim.subscriptions.kpis plus the two that need orders and the ledger: subscription order
+    revenue and subscriber LTV (definitions in sim.results.METRICS)."""
+    book = rep.subscriptions
+    k = subs.kpis(book, rep.cal, rep.end_min)
+    if not book.cfg.enabled:
+        return {**k, "subscription_revenue": float("nan"), "subscriber_ltv": float("nan")}
+    o = rep.orders
+    k["subscription_revenue"] = float(o["revenue_usd"][o["kind"] == SUBSCRIPTION_ORDER].sum())
+    n = book.table.n
+    if n == 0:
+        return {**k, "subscriber_ltv": float("nan")}
+    rate = rep.s.finance.monthly_discount_rate
+    start = book.table["start_min"]
+    a_cust, a_t, a_cents = allocate_labor(rep, led)
+    margin = IS_MARGIN[led["category"].astype(np.int64)]
+    total = 0.0
+    for cust, t, cents in ((led["customer"][margin], led["t_min"][margin], led["cents"][margin]), (a_cust, a_t, a_cents)):
+        sid = book.subscriber_of(cust)
+        since = np.where(sid >= 0, t - start[np.maximum(sid, 0)], -1.0)
+        keep = since >= 0
+        total += float((cents[keep] / 100.0 / (1.0 + rate) ** np.floor(since[keep] / MONTH_MIN)).sum())
+    k["subscriber_ltv"] = total / n
+    return k
+
+
 def assemble(rep: Replication) -> ReplicationResult:
     led = ledger_in_horizon(rep)
     rec = human_records(rep)
@@ -326,6 +358,8 @@ def assemble(rep: Replication) -> ReplicationResult:
     daily = _daily(rep, led)
     cohorts = _cohorts(rep, led)
     kpis = _kpis(rep, daily, intervals, cohorts, rec)
+    kpis.update(_subscription_kpis(rep, led))
+    sub_cohorts = subs.cohort_table(rep.subscriptions, rep.cal, rep.end_min) if rep.s.subscription.enabled else None
     events = None
     if rep.events:
         events = {
@@ -335,4 +369,8 @@ def assemble(rep: Replication) -> ReplicationResult:
             "contacts": pd.DataFrame(rep.contacts.to_dict()),
             "ledger": pd.DataFrame(rep.ledger.arrays()),
         }
-    return ReplicationResult(rep.s.name, rep.rep, rep.seed, daily, intervals, cohorts, kpis, events)
+        if rep.s.subscription.enabled:
+            events.update(subs.event_tables(rep.subscriptions))
+    return ReplicationResult(
+        rep.s.name, rep.rep, rep.seed, daily, intervals, cohorts, kpis, events, subscription_cohorts=sub_cohorts
+    )

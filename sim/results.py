@@ -91,6 +91,16 @@ _BASE_METRICS = [
     _m("ltv_payback_months", "months", "lower", "First month since acquisition in which cumulative margin per acquired customer covers CAC (NaN: not within follow-up)."),
     _m("email_backlog_peak", "contacts", "lower", "Largest email backlog at an interval end."),
 ]
+_SUBSCRIPTION_METRICS = [  # NaN for a scenario without subscription.enabled
+    _m("subscriptions_started", "subscribers", "higher", "Customers who subscribed in the horizon."),
+    _m("subscribers_active_end", "subscribers", "higher", "Subscribers not cancelled at the horizon end (paused ones included)."),
+    _m("subscription_orders", "orders", "higher", "Subscription orders placed (renewals not cancelled, paused or skipped); also counted in orders."),
+    _m("subscription_revenue", "USD", "higher", "Order revenue of subscription orders (after the subscription discount, before refunds)."),
+    _m("mrr", "USD", "higher", "Monthly recurring revenue at the horizon end: active unpaused subscribers x price x (1 - discount) x (365.25/12) / cadence_days."),
+    _m("subscriber_churn_monthly", "share", "lower", "Mean over calendar months wholly in the horizon of cancellations among the subscribers active at the month's start / those subscribers."),
+    _m("subscriber_survival_3m", "share", "higher", "Subscribers still subscribed 3 months (3 x 365.25/12 days) after subscribing / subscribers who subscribed at least 3 months before the horizon end."),
+    _m("subscriber_ltv", "USD", "higher", "Contribution margin after service (incl. allocated labour) of subscribers from their subscribing order to the horizon end, discounted monthly from the subscription start, per subscriber."),
+]
 _CHANNEL_METRICS = [
     m
     for ch in POOLS
@@ -105,7 +115,9 @@ _COST_METRICS = [
     _m(f"cost_per_order_{c}", "USD/order", "lower", f"Cost-to-serve component {c} per order.") for c in COST_TO_SERVE
 ]
 
-METRICS: dict[str, Metric] = {m.name: m for m in (*_BASE_METRICS, *_CHANNEL_METRICS, *_COST_METRICS)}
+METRICS: dict[str, Metric] = {
+    m.name: m for m in (*_BASE_METRICS, *_SUBSCRIPTION_METRICS, *_CHANNEL_METRICS, *_COST_METRICS)
+}
 """Every KPI a replication reports, by name."""
 
 
@@ -121,7 +133,10 @@ class ReplicationResult:
       the month), ``months_since``, ``customers``, ``active``, ``repeaters``, ``orders``, ``revenue_usd``,
       ``contribution_margin_usd``, ``cac_usd``, ``complete`` (the month is fully observed).
     - ``kpis``: metric name -> value (see :data:`METRICS`).
-    - ``events``: event-level tables (orders, contacts, returns, staffing) when requested.
+    - ``events``: event-level tables (orders, contacts, returns, staffing; with subscriptions also
+      subscribers and renewals) when requested.
+    - ``subscription_cohorts``: with subscriptions, survival by subscription month per subscription
+      cohort (see :func:`sim.subscriptions.cohort_table`); None otherwise.
     """
 
     scenario: str
@@ -133,3 +148,4 @@ class ReplicationResult:
     kpis: dict[str, float]
     events: dict[str, pd.DataFrame] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    subscription_cohorts: pd.DataFrame | None = None

@@ -532,6 +532,66 @@ class Loyalty(Model):
     appeasement: Appeasement = Appeasement()
 
 
+class Subscription(Model):
+    """Subscription program (subscribe & save): recurring orders with contractual churn.
+
+    A customer who has never subscribed may subscribe at an order (``uptake_first_order`` at a new
+    customer's first order, ``uptake_repeat_order`` at any later one-off order); that order stays a
+    one-off order and the first renewal falls ``cadence_days`` after it. A customer subscribes at
+    most once: after a cancellation they remain a one-off customer.
+
+    At subscription each subscriber draws a cancellation probability theta ~ Beta(cancel_alpha,
+    cancel_beta) (shifted-beta-geometric, Fader & Hardie 2007). At every renewal the subscriber
+    cancels with probability sigmoid(logit(theta) - sentiment_weight x sentiment) -- the same
+    experience shift as the repurchase dropout; otherwise pauses with ``pause_probability`` (no
+    order for ``pause_cycles`` renewals, the next decision that much later), otherwise skips this
+    delivery with ``skip_probability``, otherwise receives a subscription order of ``price_usd``
+    (gross merchandise value) at ``discount_share`` off, which goes through the same journey as
+    any order. With sentiment_weight 0 the share still subscribed after t renewals is
+    B(cancel_alpha, cancel_beta + t) / B(cancel_alpha, cancel_beta).
+    """
+
+    enabled: bool = Field(default=False, description="Offer the subscription (false: nobody subscribes).")
+    uptake_first_order: Probability = Field(
+        default=0.0, description="Chance a new customer subscribes at their first order."
+    )
+    uptake_repeat_order: Probability = Field(
+        default=0.0,
+        description="Chance a customer who never subscribed subscribes at a later one-off order "
+        "(repeat or win-back; existing customers included).",
+    )
+    cadence_days: float = Field(default=30.0, gt=0, le=365, description="Days between renewals.")
+    price_usd: float = Field(
+        default=50.0, gt=0, description="Gross merchandise value of a subscription order, dollars."
+    )
+    discount_share: Probability = Field(default=0.0, description="Discount on every subscription order.")
+    skip_probability: Probability = Field(
+        default=0.0, description="Chance a kept, unpaused renewal's delivery is skipped (still subscribed, no order)."
+    )
+    pause_probability: Probability = Field(
+        default=0.0, description="Chance a kept renewal starts a pause instead of an order."
+    )
+    pause_cycles: int = Field(
+        default=2, ge=1, le=24, description="Deliveries a pause misses (the pausing renewal's included): the "
+        "next renewal decision comes pause_cycles x cadence_days after the one that paused."
+    )
+    cancel_alpha: float = Field(
+        default=1.0, gt=0, le=1e4, description="Beta alpha of the per-renewal cancellation probability theta."
+    )
+    cancel_beta: float = Field(
+        default=1.0, gt=0, le=1e4,
+        description="Beta beta of theta; mean cancellation at the first renewal alpha / (alpha + beta) "
+        "(the default Beta(1, 1) is uniform: set both from your retention curve).",
+    )
+    sentiment_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Weight of the customer's sentiment in the cancellation log-odds (1: as in the "
+        "repurchase dropout; 0: experience does not move cancellations).",
+    )
+
+
 # ----------------------------------------------------------------------------- incidents
 
 
@@ -721,6 +781,7 @@ class Scenario(Model):
     warranty: Warranty = Warranty()
     experience: Experience = Experience()
     loyalty: Loyalty = Loyalty()
+    subscription: Subscription = Subscription()
     incidents: list[Incident] = []
     finance: Finance = Finance()
     planner: Planner = Planner()

@@ -9,6 +9,8 @@ One folder per run, ``<runs_dir>/<run_id>/`` with ``run_id = YYYYmmdd-HHMMSS-<6 
     intervals.parquet    scenario, interval_start, pool, <interval series>: MEAN over replications,
                          float32
     cohorts.parquet      scenario, replication, cohort, months_since, <cohort columns>
+    subscription_cohorts.parquet  scenario, replication, cohort, months_since, subscribers, observed,
+                         active, survival: only when a scenario has subscriptions
     summary.parquet      summarize(kpis): scenario, metric, mean, ci_low, ci_high, sd, n
     scenarios/<name>.yaml  each resolved scenario (valid input for ``cxsim validate`` / ``cxsim run``)
     events/<table>.parquet event-level tables, only when the run recorded them
@@ -265,6 +267,8 @@ def _write_contents(
     _write_parquet(daily_table(results), folder / "daily.parquet")
     _write_parquet(interval_means(results), folder / "intervals.parquet")
     _write_parquet(cohort_table(results), folder / "cohorts.parquet")
+    if any(r.subscription_cohorts is not None for r in results):
+        _write_parquet(_stack(results, "subscription_cohorts"), folder / "subscription_cohorts.parquet")
     _write_parquet(summarize(kpis), folder / "summary.parquet")
     for name, df in extra_tables.items():
         _write_parquet(df, folder / f"{_safe_name(name)}.parquet")

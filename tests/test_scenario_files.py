@@ -45,6 +45,13 @@ VARIANT_LEVERS: dict[str, set[str]] = {
     "paid_membership.yaml": {"loyalty.program"},
     "winback.yaml": {"loyalty.winback"},
     "carrier_meltdown.yaml": {"incidents"},
+    "subscription.yaml": {
+        f"subscription.{k}"
+        for k in (
+            "enabled", "uptake_first_order", "uptake_repeat_order", "price_usd", "discount_share",
+            "skip_probability", "pause_probability", "cancel_alpha", "cancel_beta",
+        )
+    },
 }
 IDENTITY = {"name", "description"}
 _MISSING = object()

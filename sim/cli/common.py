@@ -55,6 +55,12 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "contribution_margin",
     "ltv_12m",
     "ltv_payback_months",
+    # shown only when a scenario has subscriptions (NaN, so absent, otherwise)
+    "subscribers_active_end",
+    "subscriber_churn_monthly",
+    "subscriber_survival_3m",
+    "mrr",
+    "subscriber_ltv",
 )
 """Metrics shown by ``cxsim run`` / ``compare`` unless ``--all-metrics`` is given."""
 
