@@ -25,7 +25,7 @@ from calibration.schemas import History
 from calibration.summaries import Prepared, Window, daily_counts, prepare, repeat_curve, weekly_sums
 from sim.scenario import REASONS, Scenario
 
-__all__ = ["WARMUP_WEEKS", "Backtest", "mape", "run_backtest", "summarise"]
+__all__ = ["WARMUP_WEEKS", "Backtest", "hour_profile_distance", "mape", "run_backtest", "summarise"]
 
 WARMUP_WEEKS = 2
 """Whole weeks at the start left out of the fit-window MAPE of contacts and returns: the simulation
@@ -51,6 +51,9 @@ def summarise(p: Prepared) -> dict[str, Any]:
         c = p.contacts
         t = c["t"].to_numpy()
         out["contacts"] = daily_counts(t, w.days)
+        hour = np.clip(np.floor((t % 1.0) * 24).astype(np.int64), 0, 23)
+        fit = t < w.fit_days
+        out["contacts_by_hour"] = {"fit": np.bincount(hour[fit], minlength=24), "holdout": np.bincount(hour[~fit], minlength=24)}
         reasons = c["reason"].to_numpy(dtype=object)
         out["contacts_by_reason"] = {r: daily_counts(t[reasons == r], w.days) for r in REASONS if (reasons == r).any()}
         ch = c["channel"].to_numpy(dtype=object)
@@ -89,6 +92,16 @@ def _pool_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def hour_profile_distance(sim: np.ndarray, actual: np.ndarray) -> float:
+    """Total variation distance between two hour-of-day profiles given as counts per hour:
+    half the sum of absolute differences of the hourly shares (0 = the same profile, 1 = disjoint;
+    the largest share of contacts that would have to move to another hour). NaN if either is empty."""
+    sim, actual = np.asarray(sim, dtype=float), np.asarray(actual, dtype=float)
+    if sim.sum() <= 0 or actual.sum() <= 0:
+        return math.nan
+    return float(0.5 * np.abs(sim / sim.sum() - actual / actual.sum()).sum())
+
+
 def mape(sim: np.ndarray, actual: np.ndarray) -> float:
     """Mean absolute percentage error over the weeks with a non-zero actual value (NaN if none)."""
     sim, actual = np.asarray(sim, dtype=float), np.asarray(actual, dtype=float)
@@ -109,6 +122,9 @@ class Backtest:
     simulated: list[dict[str, Any]]
     weekly: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     errors: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    hour_profile: dict[str, float | None] = field(default_factory=dict)
+    """Contacts' hour-of-day profile, simulated (all replications) vs actual: total variation
+    distance (:func:`hour_profile_distance`) on the fit window and on the holdout."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +134,7 @@ class Backtest:
             "weeks_holdout": self.n_holdout_weeks,
             "warmup_weeks_excluded_for_contacts_and_returns": WARMUP_WEEKS,
             "weekly_mape": self.errors,
+            "contacts_hour_profile_total_variation": self.hour_profile,
             "weekly": self.weekly,
         }
 
@@ -142,6 +159,10 @@ def _weekly_compare(bt: Backtest) -> None:
     for r in REASONS:
         if r in bt.actual.get("contacts_by_reason", {}):
             series[f"contacts_{r}"] = (bt.actual["contacts_by_reason"][r], [s.get("contacts_by_reason", {}).get(r, np.zeros(w.days)) for s in bt.simulated])
+    if "contacts_by_hour" in bt.actual and all("contacts_by_hour" in s for s in bt.simulated):
+        for part in ("fit", "holdout"):
+            d = hour_profile_distance(np.sum([s["contacts_by_hour"][part] for s in bt.simulated], axis=0), bt.actual["contacts_by_hour"][part])
+            bt.hour_profile[part] = None if math.isnan(d) else d
     for key, (act, sims) in series.items():
         a = weekly_sums(act)
         sw = np.array([weekly_sums(s) for s in sims])

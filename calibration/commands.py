@@ -198,6 +198,9 @@ def calibrate_command(
         which = "contacts" if "contacts" in bt.errors else "orders"
         if e:
             _note(f"Backtest weekly MAPE ({which}): fit {_pct(e.get('fit'))}, holdout {_pct(e.get('holdout'))}.")
+        if bt.hour_profile:
+            _note(f"Backtest contact hour profile (total variation distance): fit {_pct(bt.hour_profile.get('fit'))}, "
+                  f"holdout {_pct(bt.hour_profile.get('holdout'))}.")
     _note(f"Wrote {out} and {report}/report.json, {report}/report.html in {time.perf_counter() - started:.1f} s.")
 
 

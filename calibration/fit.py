@@ -28,6 +28,8 @@ What is fitted from what (details in each stage module and in the README):
   Gamma-Gamma are fitted for comparison and reported), the order-value distribution; with the
   optional columns, processing and transit times, carrier outcome shares, peak degradation periods
   and the delivery promise.
+* contacts without orders → a direct contact stream (``contacts.arrivals``: volume per day,
+  weekday factors, reason and channel mix; :mod:`calibration.contact_volume`) and no orders.
 * contacts (+ orders/returns to know the triggers) → contact probability per trigger and reason,
   delay after the trigger, channel mix per reason, handle time per reason and channel, patience per
   real-time channel (abandoned = event, answered = censored), first-contact resolution, retries,
@@ -50,6 +52,7 @@ import pandas as pd
 from calibration.calendar import redate
 from calibration.checks import Finding, cross_file_checks
 from calibration.collector import Collector
+from calibration.contact_volume import fit_contact_arrivals
 from calibration.contacts import fit_contacts
 from calibration.delivery import fit_delivery
 from calibration.demand import ACQUISITION_MODES, fit_demand
@@ -98,6 +101,8 @@ def calibrate(history: History, base: Scenario, holdout_weeks: int = 8, seed: in
         delivery = fit_delivery(prep, base, out, rng)
     if prep.contacts is not None:
         fit_contacts(prep, base, out, rng, delivery)
+        if prep.orders is None:  # contacts-only: the volume is its own arrival process
+            fit_contact_arrivals(prep, base, out)
     if prep.returns is not None:
         fit_returns(prep, base, out, rng)
     if prep.staffing is not None:

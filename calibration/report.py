@@ -231,7 +231,10 @@ def _errors_table(bt: Backtest) -> str:
     )
     return ("<table><thead><tr><th>weekly series</th><th>MAPE, fit window</th><th>MAPE, holdout</th></tr></thead><tbody>" + rows + "</tbody></table>"
             f"<p class=note>Replication mean of {bt.reps} simulation(s) (seed {bt.seed}) against the history; {bt.n_fit_weeks} whole fit weeks "
-            f"(contacts and returns without the first {WARMUP_WEEKS}: the simulation starts with no orders in flight) and {bt.n_holdout_weeks} holdout weeks.</p>")
+            f"(contacts and returns without the first {WARMUP_WEEKS}: the simulation starts with no orders in flight) and {bt.n_holdout_weeks} holdout weeks.</p>"
+            + (f"<p class=note>Contacts' hour-of-day profile, simulated vs actual (total variation distance: half the sum of the absolute "
+               f"differences of hourly shares): fit {_pct(bt.hour_profile.get('fit'))}, holdout {_pct(bt.hour_profile.get('holdout'))}.</p>"
+               if bt.hour_profile else ""))
 
 
 CSS = """

@@ -81,6 +81,13 @@ def _stamp(start: pd.Timestamp, minutes: np.ndarray, tz: str) -> pd.Series:
     return out
 
 
+def _ids(prefix: str, idx: np.ndarray) -> Any:
+    """Text ids ``<prefix><index>``; missing where the index is -1 (a contact with no order)."""
+    out = pd.array(np.char.add(prefix, idx.astype(str)), dtype="str")
+    out[idx < 0] = pd.NA
+    return out
+
+
 def events_to_frames(result: ReplicationResult, scenario: Scenario, timezone: str = "UTC") -> dict[str, pd.DataFrame]:
     """The replication's events as history frames (the typed form :func:`read_history` returns),
     exported at the end of the horizon (see the module docstring)."""
@@ -135,8 +142,8 @@ def events_to_frames(result: ReplicationResult, scenario: Scenario, timezone: st
         "created_ts": _stamp(start, arrival, timezone),
         "channel": pd.array(channel, dtype="str"),
         "reason": pd.array(np.asarray(REASONS, dtype=object)[c["reason"].to_numpy()], dtype="str"),
-        "customer_id": pd.array(np.char.add("C", c["customer"].to_numpy().astype(str)), dtype="str"),
-        "order_id": pd.array(np.char.add("O", c["order"].to_numpy().astype(str)), dtype="str"),
+        "customer_id": _ids("C", c["customer"].to_numpy()),
+        "order_id": _ids("O", c["order"].to_numpy()),
         "answered_ts": _stamp(start, np.where(answered, start_m, np.nan), timezone),
         "abandoned": ab,
         "handle_time_sec": np.round(np.where(finished, (end_m - start_m) * 60.0, np.nan), 1),

@@ -18,7 +18,7 @@ import numpy as np
 from sim.calendar import MIN_PER_DAY, MIN_PER_HOUR, sample_times_in_days
 from sim.distributions import Dist
 from sim.results import POOLS
-from sim.scenario import CHANNELS, REASONS, Scenario
+from sim.scenario import CHANNELS, REASONS, ContactArrivals, Scenario
 
 BOT = -1
 TIER2 = POOLS.index("tier2")
@@ -220,4 +220,43 @@ def triggered_contacts(
         if m.hour_weights is not None:
             back = at_contact_hours(back, arrival[cb], m.hour_weights, rng)
         rows["arrival_min"][j] = back
+    return rows
+
+
+def stream_contacts(
+    m: ContactModel, arrivals: ContactArrivals, day: int, mean: float, rng: np.random.Generator, follow_ups: bool
+) -> dict[str, np.ndarray]:
+    """One day of :class:`sim.scenario.ContactArrivals`: Poisson(``mean``) contacts on ``day`` at
+    hours from the contact hour profile, reason and channel drawn from the stream's mixes,
+    contained per reason as triggered contacts are (come-backs only with ``follow_ups``). Rows have
+    no customer or order (-1)."""
+    k = int(rng.poisson(mean))
+    weights = m.hour_weights if m.hour_weights is not None else [1.0] * 24
+    arrival = np.sort(sample_times_in_days(rng, np.full(k, day), weights))
+    names = list(arrivals.reason_mix)
+    r_cdf = np.cumsum([arrivals.reason_mix[n] for n in names])  # type: ignore[index]
+    pick = np.minimum(np.searchsorted(r_cdf, rng.random(k) * r_cdf[-1], side="right"), len(names) - 1)
+    reason = np.asarray([REASONS.index(n) for n in names], dtype=np.int8)[pick]
+    mix = arrivals.channel_mix.model_dump()
+    c_cdf = np.cumsum([mix[c] for c in CHANNELS])
+    pool = np.minimum(np.searchsorted(c_cdf, rng.random(k) * c_cdf[-1], side="right"), len(CHANNELS) - 1).astype(np.int8)
+    contained = rng.random(k) < m.containment[reason]
+    rows = {
+        "customer": np.full(k, -1, np.int64),
+        "order": np.full(k, -1, np.int64),
+        "reason": reason,
+        "pool": np.where(contained, BOT, pool).astype(np.int8),
+        "kind": np.full(k, FIRST, np.int8),
+        "parent": np.full(k, -1, np.int64),
+        "arrival_min": arrival,
+    }
+    back = contained & (rng.random(k) < m.come_back) if follow_ups else np.zeros(k, dtype=bool)
+    if back.any():
+        cb = np.flatnonzero(back)
+        rows = {key: np.concatenate([v, v[cb]]) for key, v in rows.items()}
+        j = slice(k, k + len(cb))
+        rows["pool"][j] = pool[cb]
+        rows["kind"][j] = COME_BACK
+        t = arrival[cb] + m.come_back_delay_hours.sample(rng, len(cb)) * MIN_PER_HOUR
+        rows["arrival_min"][j] = at_contact_hours(t, arrival[cb], m.hour_weights, rng) if m.hour_weights is not None else t
     return rows

@@ -21,7 +21,14 @@ from scipy import special
 
 from sim import metrics
 from sim.calendar import MIN_PER_DAY, MIN_PER_HOUR, Calendar, demand_factors, sample_times_in_days
-from sim.contacts import BOT, CONTACT_COLUMNS, ContactModel, human_contact_draws, triggered_contacts
+from sim.contacts import (
+    BOT,
+    CONTACT_COLUMNS,
+    ContactModel,
+    human_contact_draws,
+    stream_contacts,
+    triggered_contacts,
+)
 from sim.delivery import (
     DAMAGED,
     FAILED,
@@ -127,6 +134,11 @@ class Replication:
         self.cat_shares, _, _ = category_return_probability(scenario)
         self.cat_cdf = np.cumsum(self.cat_shares)
         self.model = ContactModel.from_scenario(scenario)
+        arr = scenario.contacts.arrivals
+        self.stream_mean = (
+            arr.per_day * np.asarray(arr.weekday_factors)[self.cal.weekday] * self.cal.multiplier(arr.peaks)
+            if arr is not None else None
+        )
         self.program = ProgramEffects(scenario)
         self.ledger = Ledger()
         self.subscriptions = SubscriptionBook(scenario.subscription, self.streams, self.cal.days)
@@ -459,12 +471,14 @@ class Replication:
         rows = {k: v[keep] for k, v in rows.items()}
         self._add_contacts(rows, rng)
 
-    def _add_contacts(self, rows: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    def _add_contacts(self, rows: dict[str, np.ndarray], rng: np.random.Generator, follow_ups: bool = True) -> None:
         n = len(rows["arrival_min"])
         if n == 0:
             return
         bot = rows["pool"] == BOT
         draws = human_contact_draws(self.model, rows["reason"], np.where(bot, 0, rows["pool"]).astype(np.int64), rng)
+        if not follow_ups:  # an as-logged stream: its repeats and retries are in the stream already
+            draws["resolved"][:], draws["escalate"][:], draws["retry"][:] = True, False, False
         ids = self.contacts.append(
             **rows, **draws, start_min=np.nan, end_min=np.where(bot, rows["arrival_min"], np.nan),
             answered=False, done=bot,
@@ -474,6 +488,16 @@ class Replication:
                 "automation", rows["arrival_min"][bot], -self.s.automation.cost_per_automated_contact_usd, rows["customer"][bot]
             )
         self.contact_due.add(np.floor(rows["arrival_min"] / MIN_PER_DAY), cid=ids)
+
+    def _stream_contacts(self, day: int) -> None:
+        """Today's contacts of ``contacts.arrivals`` (not triggered by orders)."""
+        arr = self.s.contacts.arrivals
+        if arr is None or self.stream_mean is None:
+            return
+        rng = self.streams.get("contact_arrivals", day)
+        rows = stream_contacts(self.model, arr, day, float(self.stream_mean[day]), rng, arr.follow_ups)
+        keep = rows["arrival_min"] < self.end_min
+        self._add_contacts({k: v[keep] for k, v in rows.items()}, rng, arr.follow_ups)
 
     # ------------------------------------------------------------------ contacts in the agent pools
 
@@ -519,7 +543,8 @@ class Replication:
         ap = s.loyalty.appeasement
         give = unresolved & (rng.random(len(ids)) < ap.on_unresolved_contact)
         delta = delta + np.where(give, fx.appeasement, 0.0)
-        np.add.at(self.customers.buffer("sentiment"), cust, delta)
+        known = cust >= 0  # contacts.arrivals have no customer
+        np.add.at(self.customers.buffer("sentiment"), cust[known], delta[known])
         if give.any():
             self.ledger.book("appeasements", rec.end_min[give], -ap.credit_usd, cust[give])
         surveyed = ans & (pool != POOLS.index("tier2")) & (rng.random(len(ids)) < ex.survey_response_rate)
@@ -644,6 +669,7 @@ class Replication:
                 self.batch += 1
                 cust, t = self._decide(day)
                 kind = np.full(len(cust), REPEAT_ORDER, np.int8)
+            self._stream_contacts(day)
             self._submit_contacts(day)
             # hourly steps bound how late a lazily detected abandonment (and so a retry) can be seen
             for hour in range(1, 25):

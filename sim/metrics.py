@@ -210,7 +210,8 @@ def _cohorts(rep: Replication, led: dict[str, np.ndarray]) -> pd.DataFrame:
     margin = grid(l_who, l_k, np.where(IS_MARGIN[cat], dollars, 0.0))
     cac = grid(l_who, l_k, np.where(~IS_MARGIN[cat], -dollars, 0.0)).sum(axis=1)
     a_cust, a_t, a_cents = allocate_labor(rep, led)
-    a_mem = member[a_cust]
+    a_mem = a_cust >= 0  # labour of contacts.arrivals (no customer) belongs to no cohort
+    a_mem[a_mem] = member[a_cust[a_mem]]
     labor = grid(a_cust[a_mem], age_month(a_t[a_mem], a_cust[a_mem]), a_cents[a_mem] / 100.0)
     margin = margin + labor
 
@@ -277,7 +278,7 @@ def _kpis(rep: Replication, daily: pd.DataFrame, intervals: pd.DataFrame, cohort
     k["contacts_per_order"] = _ratio(contacts, orders)
     k["agent_contacts_per_order"] = _ratio(float(daily[[f"contacts_{ch}" for ch in CHANNELS]].to_numpy().sum()), orders)
     c = rep.contacts
-    tier1 = c["pool"] != POOLS.index("tier2")
+    tier1 = (c["pool"] != POOLS.index("tier2")) & (c["order"] >= 0)  # contacts.arrivals have no order
     k["contacts_per_issue"] = _ratio(float(tier1.sum()), float(len(np.unique(c["order"][tier1]))))
     bot = c["pool"] < 0
     came_back = int((c["kind"] == COME_BACK).sum())

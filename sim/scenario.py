@@ -361,6 +361,34 @@ class Automation(Model):
     agent_assist_handle_time_reduction: float = Field(default=0.0, ge=0, lt=1)
 
 
+class ContactArrivals(Model):
+    """Contacts that arrive on their own, not triggered by an order: a Poisson stream per day.
+
+    What ``cxsim calibrate`` fits from a contacts log without orders. Each day brings
+    Poisson(``per_day`` x weekday factor x peaks) contacts, at hours drawn from
+    ``contacts.hour_weights`` (uniform when absent), with a reason and a channel drawn independently
+    from ``reason_mix`` and ``channel_mix``; they meet automation (containment per reason) and the
+    agent pools like triggered contacts. They have no customer or order, so they move no sentiment.
+    """
+
+    per_day: NonNeg = Field(description="Mean contacts per day before weekday factors and peaks (mean over the week when the factors average 1).")
+    weekday_factors: list[NonNeg] = Field(default=[1.0] * 7, min_length=7, max_length=7, description="Multipliers Monday..Sunday.")
+    peaks: list[DatedMultiplier] = Field(default=[], description="Dated multipliers of the stream (they multiply).")
+    reason_mix: dict[Reason, Probability] = Field(min_length=1, description="Share of each reason (sums to 1).")
+    channel_mix: ChannelMix
+    follow_ups: bool = Field(
+        default=False,
+        description="False: the stream is the whole logged volume (a log without order links cannot tell "
+        "first contacts from repeats and retries), so its contacts make no repeat, retry, escalation or "
+        "come-back contacts. True: they are first contacts and follow up like triggered ones.",
+    )
+
+    @model_validator(mode="after")
+    def _mix(self) -> ContactArrivals:
+        _check_sums_to_one({str(k): v for k, v in self.reason_mix.items()}, "contacts.arrivals.reason_mix shares")
+        return self
+
+
 class Contacts(Model):
     hour_weights: list[NonNeg] | None = Field(
         default=None,
@@ -373,9 +401,23 @@ class Contacts(Model):
     reasons: dict[Reason, ReasonConfig]
     channels: dict[Channel, ChannelConfig]
     tier2: Tier2 | None = None
+    arrivals: ContactArrivals | None = Field(
+        default=None, description="Contacts not triggered by orders (a contacts-only calibration), or none."
+    )
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Contacts:
+        if self.arrivals is not None:
+            channels = [ch for ch, v in self.arrivals.channel_mix.model_dump().items() if v > 0]
+            for ch in channels:
+                if ch not in self.channels:
+                    raise ValueError(f"contacts.arrivals sends contacts to channel {ch}, which has no channels entry")
+            for reason, share in self.arrivals.reason_mix.items():
+                cfg = self.reasons.get(reason)  # type: ignore[call-overload]
+                if share > 0 and cfg is None:
+                    raise ValueError(f"contacts.arrivals.reason_mix has reason {reason}, which has no reasons entry")
+                if share > 0 and cfg is not None and (miss := [ch for ch in channels if ch not in cfg.handle_time_min]):
+                    raise ValueError(f"contacts.arrivals: reason {reason} has no handle_time_min for channel(s) {miss}")
         for reason, cfg in self.reasons.items():
             for ch, share in cfg.channel_mix.model_dump().items():
                 if share > 0 and ch not in self.channels:

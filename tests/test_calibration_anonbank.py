@@ -69,10 +69,24 @@ def test_patience_with_answered_calls_censored(cal: object) -> None:
     assert np.mean(c["wait_min"].to_numpy()[ab]) < d["median_min"]
 
 
+def test_one_day_gives_a_flat_contact_stream_with_warnings(cal: object) -> None:
+    """Contacts-only: the day's 2,239 contacts become contacts.arrivals.per_day (Poisson interval,
+    since one day says nothing about day-to-day spread), and the weekday profile cannot be fitted
+    from one day: both are warnings."""
+    arr = cal.scenario.contacts.arrivals  # type: ignore[attr-defined]
+    assert arr is not None and arr.per_day == 2239 and arr.weekday_factors == [1.0] * 7
+    assert arr.channel_mix.phone == 1.0 and not arr.follow_ups
+    lo, hi = cal.param("contacts.arrivals.per_day").intervals["value"][1:]  # type: ignore[attr-defined]
+    assert lo == pytest.approx(2239 - 1.959964 * 2239**0.5) and hi == pytest.approx(2239 + 1.959964 * 2239**0.5)
+    warned = " ".join(cal.warnings)  # type: ignore[attr-defined]
+    assert "weekday_factors: not fitted" in warned and "fitted from 1 day(s) only (Sun)" in warned
+
+
 def test_the_calibrated_scenario_is_valid(cal: object) -> None:
     s = cal.scenario  # type: ignore[attr-defined]
     assert s.contacts.channels["phone"].patience_min.mean == pytest.approx(cal.param("contacts.channels.phone.patience_min").value["mean"])  # type: ignore[attr-defined,union-attr]
     assert s.start_date.isoformat() == "2010-08-01"
     kept = {k["path"]: k["reason"] for k in cal.kept}  # type: ignore[attr-defined]
-    assert kept["demand.new_customers_per_day"] == "no orders file"
+    assert "demand.new_customers_per_day" not in kept  # contacts-only: no orders, a contact stream instead
+    assert s.demand.new_customers_per_day == 0 and s.demand.initial_customers == 0
     assert kept["contacts.reasons.wismo.probability"] == "no orders file: contact triggers unknown"
