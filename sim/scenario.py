@@ -768,7 +768,7 @@ class Planner(Model):
         description="Replications of the whole journey whose contacts the plan is refined on.",
     )
     max_iterations: int = Field(
-        default=10, ge=0, le=50,
+        default=20, ge=0, le=50,
         description="Refinement rounds (0: analytic only). A round replays the recorded contacts through the "
         "candidate plan's agent pools (a second or two for a 487-day scenario) and raises every open interval "
         "(realtime) or day (backlog) whose service level is below target.",
