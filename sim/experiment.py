@@ -69,6 +69,34 @@ def estimated_work(scenario: Scenario) -> float:
     return days * new + rate * (initial * days + new * days * days / 2.0) + days
 
 
+ORDERS_PER_CPU_S = 80_000.0
+"""Rough engine speed (orders simulated per CPU-second on one core, `benchmarks/bench_engine.py`),
+used only to weigh a process pool's start-up against the work it would share."""
+POOL_START_S = 1.5
+"""Seconds a process pool takes before its first result: starting the workers and importing the
+engine in them (measured 1.0-1.6 s on the 2-core project machine)."""
+
+
+def pool_size(task_work: Sequence[float], workers: int) -> int:
+    """How many local worker processes to use for tasks of the given :func:`estimated_work`
+    (expected orders each): the count, up to ``workers``, with the least estimated wall time, where
+    a pool of ``n > 1`` costs :data:`POOL_START_S` first and finishes when its fullest worker does
+    (tasks dealt largest first). Short experiments therefore run in this process, where a pool
+    would be slower than one worker."""
+    secs = sorted((w / ORDERS_PER_CPU_S for w in task_work), reverse=True)
+    if not secs:
+        return 1
+    best_n, best_t = 1, sum(secs)
+    for n in range(2, min(workers, len(secs)) + 1):
+        load = [0.0] * n
+        for t in secs:
+            load[load.index(min(load))] += t
+        t_n = POOL_START_S + max(load)
+        if t_n < best_t:
+            best_n, best_t = n, t_n
+    return best_n
+
+
 def _run_task(
     scenario_data: dict[str, Any], seed: int, replication: int, events: bool
 ) -> ReplicationResult:
@@ -189,8 +217,10 @@ def run_experiment(
     """Simulate every scenario ``reps`` times and return the results.
 
     - ``seed``: the experiment seed; replication ``r`` of each scenario is ``simulate(s, seed, r)``.
-    - ``workers``: local worker processes (default ``os.cpu_count()``); ``1`` runs in this process
-      without a pool, as does any call from a daemonic process (which may not have children).
+    - ``workers``: local worker processes; default: as many as pay for the pool's start-up
+      (:func:`pool_size`, at most ``os.cpu_count()``), so a short experiment runs in this process.
+      ``1`` runs in this process without a pool, as does any call from a daemonic process (which
+      may not have children).
       Ignored when ``scheduler`` is given. The pool starts workers with "forkserver", so a script
       calling this needs the usual ``if __name__ == "__main__":`` guard.
     - ``scheduler``: address of a Dask distributed scheduler (e.g. ``tcp://10.0.0.5:8786``); the
@@ -235,12 +265,14 @@ def run_experiment(
         return []
     if scheduler is not None:
         _run_dask(scheduler, tasks, data, work, seed, events, _done)
-    elif (workers or os.cpu_count() or 1) == 1 or total == 1 or mp.current_process().daemon:
-        # (a daemonic process, e.g. a web server's background worker, may not start a pool)
-        for i, r in tasks:
-            _done((i, r), _run_task(data[i], seed, r, events))
     else:
-        _run_pool(min(workers or os.cpu_count() or 1, total), tasks, data, seed, events, _done)
+        n = min(workers, total) if workers is not None else pool_size([work[i] for i, _ in tasks], os.cpu_count() or 1)
+        if n == 1 or mp.current_process().daemon:
+            # (a daemonic process, e.g. a web server's background worker, may not start a pool)
+            for i, r in tasks:
+                _done((i, r), _run_task(data[i], seed, r, events))
+        else:
+            _run_pool(n, tasks, data, seed, events, _done)
     return [results[(i, r)] for i in range(len(scenarios)) for r in range(reps)]
 
 

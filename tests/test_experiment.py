@@ -206,3 +206,18 @@ def _pool_workers(me: psutil.Process) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return out
+
+
+def test_pool_size_weighs_start_up_against_the_work() -> None:
+    """A pool pays POOL_START_S before its first result: tasks worth less stay in this process;
+    long ones use every worker; the choice minimises the estimated wall time."""
+    from sim.experiment import ORDERS_PER_CPU_S, POOL_START_S, pool_size
+
+    second = ORDERS_PER_CPU_S  # estimated work of one CPU-second
+    assert pool_size([0.2 * second] * 4, 2) == 1  # 0.8 s in all: a pool would take longer
+    assert pool_size([10 * second] * 4, 2) == 2
+    assert pool_size([10 * second], 2) == 1  # one task cannot be shared
+    # the break-even: two equal tasks of t seconds pay when t > POOL_START_S
+    assert pool_size([1.2 * POOL_START_S * second] * 2, 2) == 2
+    assert pool_size([0.8 * POOL_START_S * second] * 2, 2) == 1
+    assert pool_size([], 2) == 1

@@ -179,7 +179,7 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         min=1,
-        help="Local worker processes [default: number of CPUs]; 1 runs in-process.",
+        help="Local worker processes [default: as many CPUs as the work pays for: short runs stay in-process]; 1 runs in-process.",
     ),
 ]
 SchedulerOpt = Annotated[
