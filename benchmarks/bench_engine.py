@@ -82,18 +82,41 @@ def main() -> None:
             f"{orders / cpu:>13,.0f} {cpu / orders * 1e6:>15.1f} {peak_mb:>8.0f} {extra_mb / orders * 1e6:>17.0f}"
         )
 
-    from sim.experiment import run_experiment
+    from sim.experiment import estimated_work, map_local, pool_size, run_experiment
 
-    scenario = _scenario(120)
-    reps = 4
-    timing = {}
-    for workers in (1, os.cpu_count() or 1):
-        t0 = time.perf_counter()
-        run_experiment([scenario], reps=reps, seed=1, workers=workers)
-        timing[workers] = time.perf_counter() - t0
-    w = max(timing)
-    print(f"\nreplication scaling: {reps} replications of a 120-day baseline: 1 worker {timing[1]:.1f} s, "
-          f"{w} workers {timing[w]:.1f} s -> speed-up {timing[1] / timing[w]:.2f}x on {w} cores")
+    w = os.cpu_count() or 1
+    print()
+    for days, reps in ((30, 4), (120, 4), (487, 4)):
+        scenario = _scenario(days)
+        timing = {}
+        for workers in (1, w, None):
+            t0 = time.perf_counter()
+            run_experiment([scenario], reps=reps, seed=1, workers=workers)
+            timing[workers] = time.perf_counter() - t0
+        auto = pool_size([estimated_work(scenario)] * reps, w)
+        print(f"replication scaling, {reps} replications of a {days}-day baseline: 1 worker {timing[1]:.1f} s, "
+              f"{w} workers {timing[w]:.1f} s ({timing[1] / timing[w]:.2f}x), default ({auto} worker(s)) "
+              f"{timing[None]:.1f} s ({timing[1] / timing[None]:.2f}x)")
+    # yardstick: the same plain-Python loop in 1 and in w processes (what the machine's cores give)
+    t0 = time.perf_counter()
+    map_local(_spin, [(SPIN,)] * w, 1)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    map_local(_spin, [(SPIN,)] * w, w)
+    many = time.perf_counter() - t0
+    print(f"yardstick: {w} plain-Python loops in 1 process {serial:.1f} s, in {w} processes {many:.1f} s "
+          f"-> the machine's own speed-up {serial / many:.2f}x (incl. pool start-up)")
+
+
+SPIN = 30_000_000
+
+
+def _spin(n: int) -> int:
+    """A plain-Python CPU loop (the yardstick of what several cores give this interpreter)."""
+    x = 0
+    for i in range(n):
+        x += i & 7
+    return x
 
 
 if __name__ == "__main__":
